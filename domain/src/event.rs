@@ -1,0 +1,113 @@
+//! An accepted event, as the worker receives it.
+
+use crate::{Category, DeviceId, EventId, EventName, SessionId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// An event type: category and name together decide which payload validation applies.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventType {
+    /// e.g. `page interaction`.
+    pub category: Category,
+    /// e.g. `pageview`.
+    pub name: EventName,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} / {}", self.category, self.name)
+    }
+}
+
+/// An event's `data`: always a JSON object (possibly empty).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Payload(Map<String, Value>);
+
+impl Payload {
+    /// Accepts only a JSON object; anything else is handed back.
+    pub fn from_value(value: Value) -> Result<Self, Value> {
+        match value {
+            Value::Object(map) => Ok(Self(map)),
+            other => Err(other),
+        }
+    }
+
+    /// The payload's fields.
+    pub fn fields(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    /// The payload as a JSON value (for storage and schema validation).
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
+    }
+}
+
+impl From<Map<String, Value>> for Payload {
+    fn from(map: Map<String, Value>) -> Self {
+        Self(map)
+    }
+}
+
+/// An event that passed the shape checks at the edge and waits to be validated and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// The event's identity; a retried or duplicated event has the same one and is stored once.
+    pub event_id: EventId,
+    /// The session as the application named it.
+    pub session_id: SessionId,
+    /// Category and name.
+    #[serde(flatten)]
+    pub event_type: EventType,
+    /// Type-specific payload.
+    #[serde(default)]
+    pub data: Payload,
+    /// When the event occurred, by the sending device's clock.
+    pub timestamp: DateTime<Utc>,
+    /// When the device sent it, by the same clock (lets the service correct the device's clock skew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The application's user, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    /// The device, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<DeviceId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn payload_accepts_only_objects() {
+        assert!(Payload::from_value(json!({"host": "x"})).is_ok());
+        for value in [json!([1]), json!("text"), json!(null), json!(3)] {
+            assert!(Payload::from_value(value).is_err());
+        }
+    }
+
+    #[test]
+    fn an_event_survives_the_queue_round_trip() {
+        let event = NewEvent {
+            event_id: EventId::generate(),
+            session_id: SessionId::parse("s-1").expect("valid"),
+            event_type: EventType {
+                category: Category::parse("page interaction").expect("valid"),
+                name: EventName::parse("pageview").expect("valid"),
+            },
+            data: Payload::from_value(json!({"host": "www.ca.com", "path": "/"})).expect("object"),
+            timestamp: Utc::now(),
+            sent_at: None,
+            user_id: Some(UserId::parse("u-1").expect("valid")),
+            device_id: None,
+        };
+        let wire = serde_json::to_string(&event).expect("serializes");
+        let back: NewEvent = serde_json::from_str(&wire).expect("deserializes");
+        assert_eq!(back, event);
+    }
+}

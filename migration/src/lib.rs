@@ -1,0 +1,22 @@
+//! The schema's history. Migrations run unchanged on PostgreSQL and SQLite, and never import entities:
+//! each one is frozen at the moment it was written.
+
+use sea_orm_migration::prelude::{MigrationTrait, MigratorTrait, async_trait};
+
+mod m20261122_000001_applications;
+mod m20261122_000002_events;
+mod m20261122_000003_ingest_errors;
+
+/// Applies the migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_applications::Migration),
+            Box::new(m20261122_000002_events::Migration),
+            Box::new(m20261122_000003_ingest_errors::Migration),
+        ]
+    }
+}
