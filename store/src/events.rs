@@ -1,0 +1,172 @@
+//! Storing events and keeping their sessions exact.
+
+use crate::entities::{events, sessions};
+use crate::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use eye_domain::{ApplicationId, NewEvent};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityName, TransactionTrait};
+use std::collections::BTreeMap;
+
+/// Rows per INSERT statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Events of one application, received together, ready to store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredBatch<'a> {
+    /// The sender.
+    pub application_id: ApplicationId,
+    /// When The Eye accepted them.
+    pub received_at: DateTime<Utc>,
+    /// The events.
+    pub events: &'a [NewEvent],
+}
+
+/// What storing a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsertOutcome {
+    /// Events stored by this call.
+    pub inserted: u64,
+    /// Events that were stored before (same application and event id) and were skipped.
+    pub duplicates: u64,
+}
+
+/// The first and last event time and the number of new events of one session in a batch.
+#[derive(Debug, Clone, Copy)]
+struct SessionDelta {
+    first_seen: DateTime<Utc>,
+    last_seen: DateTime<Utc>,
+    count: i64,
+}
+
+impl SessionDelta {
+    fn new(at: DateTime<Utc>) -> Self {
+        Self {
+            first_seen: at,
+            last_seen: at,
+            count: 1,
+        }
+    }
+
+    fn add(&mut self, at: DateTime<Utc>) {
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+        self.count += 1;
+    }
+}
+
+impl Store {
+    /// Stores the events that are new and folds them into their sessions, in one transaction: a retried
+    /// batch stores nothing twice and counts nothing twice.
+    #[tracing::instrument(skip_all, fields(application = %batch.application_id, events = batch.events.len()), err)]
+    pub async fn insert_events(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
+        let txn = self.db.begin().await?;
+        let mut deltas = BTreeMap::new();
+        for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
+            insert_chunk(&txn, &batch, chunk, &mut deltas).await?;
+        }
+        upsert_sessions(&txn, batch.application_id, &deltas).await?;
+        txn.commit().await?;
+        let inserted = deltas.values().map(|d| d.count as u64).sum();
+        Ok(InsertOutcome {
+            inserted,
+            duplicates: batch.events.len() as u64 - inserted,
+        })
+    }
+}
+
+async fn insert_chunk(
+    txn: &DatabaseTransaction,
+    batch: &StoredBatch<'_>,
+    chunk: &[NewEvent],
+    deltas: &mut BTreeMap<String, SessionDelta>,
+) -> Result<(), StoreError> {
+    use events::Column as C;
+    let stored_at = Utc::now();
+    let mut insert = Query::insert();
+    insert.into_table(events::Entity.table_ref()).columns([
+        C::EventId, C::ApplicationId, C::SessionId, C::Category, C::Name, C::Data, C::Timestamp,
+        C::SentAt, C::ReceivedAt, C::StoredAt, C::UserId, C::DeviceId,
+    ]);
+    for event in chunk {
+        insert
+            .values([
+                event.event_id.as_uuid().into(),
+                batch.application_id.as_uuid().into(),
+                event.session_id.as_str().into(),
+                event.event_type.category.as_str().into(),
+                event.event_type.name.as_str().into(),
+                event.data.to_value().into(),
+                event.timestamp.into(),
+                event.sent_at.into(),
+                batch.received_at.into(),
+                stored_at.into(),
+                event.user_id.as_ref().map(|u| u.as_str().to_owned()).into(),
+                event.device_id.as_ref().map(|d| d.as_str().to_owned()).into(),
+            ])
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+    }
+    insert
+        .on_conflict(OnConflict::columns([C::ApplicationId, C::EventId]).do_nothing().to_owned())
+        .returning(Query::returning().columns([C::SessionId, C::Timestamp]));
+    // Only rows actually inserted come back, so duplicates never reach the session counts.
+    for row in txn.query_all(&insert).await? {
+        let session: String = row.try_get("", "session_id")?;
+        let at: DateTime<Utc> = row.try_get("", "timestamp")?;
+        deltas
+            .entry(session)
+            .and_modify(|d: &mut SessionDelta| d.add(at))
+            .or_insert_with(|| SessionDelta::new(at));
+    }
+    Ok(())
+}
+
+/// One statement per batch; sessions arrive sorted by id so concurrent workers lock rows in the same order.
+async fn upsert_sessions(
+    txn: &DatabaseTransaction,
+    application: ApplicationId,
+    deltas: &BTreeMap<String, SessionDelta>,
+) -> Result<(), StoreError> {
+    use sessions::Column as C;
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = Query::insert();
+    upsert.into_table(sessions::Entity.table_ref()).columns([
+        C::ApplicationId, C::SessionId, C::FirstSeen, C::LastSeen, C::EventCount,
+    ]);
+    for (session, delta) in deltas {
+        upsert
+            .values([
+                application.as_uuid().into(),
+                session.as_str().into(),
+                delta.first_seen.into(),
+                delta.last_seen.into(),
+                delta.count.into(),
+            ])
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+    }
+    upsert.on_conflict(
+        OnConflict::columns([C::ApplicationId, C::SessionId])
+            .value(C::FirstSeen, Expr::cust(
+                "CASE WHEN excluded.first_seen < sessions.first_seen THEN excluded.first_seen ELSE sessions.first_seen END",
+            ))
+            .value(C::LastSeen, Expr::cust(
+                "CASE WHEN excluded.last_seen > sessions.last_seen THEN excluded.last_seen ELSE sessions.last_seen END",
+            ))
+            .value(C::EventCount, Expr::cust("sessions.event_count + excluded.event_count"))
+            .to_owned(),
+    );
+    txn.execute(&upsert).await?;
+    Ok(())
+}
+
+impl std::ops::Add for InsertOutcome {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Self {
+            inserted: self.inserted + other.inserted,
+            duplicates: self.duplicates + other.duplicates,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Persistence for The Eye: SeaORM entities and every query the service runs.
+//!
+//! The rest of the workspace talks to [`Store`] in domain types; entities never leave this crate.
+
+mod applications;
+mod entities;
+mod error;
+mod events;
+mod ingest_errors;
+mod keys;
+
+pub use applications::{Application, CreatedApplication};
+pub use error::StoreError;
+pub use events::{InsertOutcome, StoredBatch};
+pub use ingest_errors::{IngestErrorRecord, RejectReason};
+pub use keys::{ApiKey, KeyHash};
+pub use sea_orm::DbErr;
+
+use eye_migration::Migrator;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use std::time::Duration;
+
+/// The database behind The Eye (PostgreSQL in production, SQLite as the embedded default).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `postgres://…` or `sqlite://…`.
+    pub url: String,
+    /// Upper bound of pooled connections.
+    pub max_connections: u32,
+}
+
+impl Store {
+    /// Connects (without migrating).
+    #[tracing::instrument(skip_all, err)]
+    pub async fn connect(options: &StoreOptions) -> Result<Self, StoreError> {
+        let mut connect = ConnectOptions::new(options.url.clone());
+        connect
+            .max_connections(options.max_connections)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let db = Database::connect(connect).await?;
+        Ok(Self { db })
+    }
+
+    /// Brings the schema up to date; safe to run on every start.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await?;
+        Ok(())
+    }
+
+    /// The connection, for tests and tools that need raw SQL.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Whether this store runs on PostgreSQL (as opposed to SQLite).
+    pub fn is_postgres(&self) -> bool {
+        matches!(
+            self.db.get_database_backend(),
+            sea_orm::DatabaseBackend::Postgres
+        )
+    }
+}
