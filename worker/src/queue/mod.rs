@@ -1,0 +1,100 @@
+//! The durable queue between the API and the workers: apalis on Redis, or apalis on an embedded SQLite
+//! file when no Redis is configured. Everything backend-specific stays in this module.
+
+mod redis;
+mod sqlite;
+
+use eye_domain::{Failure, IngestBatch, Retryability};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the queue lives.
+#[derive(Debug, Clone)]
+pub enum QueueBackend {
+    /// apalis-redis at this URL (production).
+    Redis {
+        /// `redis://…`
+        url: String,
+    },
+    /// apalis-sqlite in its own file (the embedded default; kept apart from the data database).
+    Sqlite {
+        /// The queue's database file.
+        path: PathBuf,
+    },
+}
+
+/// How to open the queue.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// The backend.
+    pub backend: QueueBackend,
+    /// The queue's name; on Redis every key starts with it, so it also isolates tenants and tests.
+    pub name: String,
+    /// How often an idle worker looks for new jobs (apalis' default heartbeat wake-up is ~30 s).
+    pub poll_interval: Duration,
+    /// How long a push may take before the API reports the queue unavailable.
+    pub push_timeout: Duration,
+}
+
+/// The queue could not take or give work.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The backend did not answer in time or refused the connection.
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with an error.
+    #[error("the queue failed: {0}")]
+    Backend(String),
+}
+
+impl Failure for QueueError {
+    fn retryability(&self) -> Retryability {
+        Retryability::Transient
+    }
+}
+
+/// An open queue: hands out producers and runs workers.
+#[derive(Clone)]
+pub enum Queue {
+    /// On Redis.
+    Redis(redis::RedisQueue),
+    /// On SQLite.
+    Sqlite(sqlite::SqliteQueue),
+}
+
+impl Queue {
+    /// Connects to the backend and prepares it (migrations for SQLite).
+    #[tracing::instrument(skip_all, fields(queue = %config.name), err)]
+    pub async fn open(config: &QueueConfig) -> Result<Self, QueueError> {
+        match &config.backend {
+            QueueBackend::Redis { url } => Ok(Self::Redis(redis::RedisQueue::open(url, config).await?)),
+            QueueBackend::Sqlite { path } => {
+                Ok(Self::Sqlite(sqlite::SqliteQueue::open(path, config).await?))
+            }
+        }
+    }
+
+    /// Durably enqueues one batch; returns only once the backend has it.
+    pub async fn push(&self, batch: IngestBatch) -> Result<(), QueueError> {
+        match self {
+            Self::Redis(queue) => queue.push(batch).await,
+            Self::Sqlite(queue) => queue.push(batch).await,
+        }
+    }
+
+    /// Round trip to the backend, for readiness checks.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        match self {
+            Self::Redis(queue) => queue.ping().await,
+            Self::Sqlite(queue) => queue.ping().await,
+        }
+    }
+
+    /// Jobs waiting to be processed (for metrics).
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        match self {
+            Self::Redis(queue) => queue.depth().await,
+            Self::Sqlite(queue) => queue.depth().await,
+        }
+    }
+}
