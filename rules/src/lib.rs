@@ -1,0 +1,33 @@
+//! The Eye's notification rules: a pure engine (no I/O, no clock) that turns a user's events into
+//! notifications.
+//!
+//! Rules are configuration ([`RuleSet::from_toml_str`], seed rules in [`DEFAULT_RULES_TOML`]) of two
+//! generic kinds: [`DurationRule`] (a finish too long after its start) and [`AbsenceRule`] (a trigger
+//! not followed by an expected event in time). [`evaluate`] maps a user's [`UserRuleState`] and one
+//! [`RuleEvent`] to an [`Outcome`]; [`fire_due_timers`] fires absence timers by the wall clock.
+//! The caller persists state and notifications under the contract documented in [`state`].
+
+mod absence;
+pub mod config;
+mod duration;
+mod engine;
+mod event;
+mod names;
+mod rule_set;
+pub mod state;
+mod template;
+
+#[cfg(test)]
+mod testkit;
+
+pub use absence::{AbsenceRule, Lateness, due_at, fire_due_timers};
+pub use config::{ConfigError, DEFAULT_RULES_TOML};
+pub use duration::DurationRule;
+pub use engine::evaluate;
+pub use event::RuleEvent;
+pub use names::{EventKind, OccasionKey, RuleName, RuleNameError};
+pub use rule_set::{Rule, RuleSet};
+pub use state::{
+    AbsenceTimer, Notification, OpenPair, Outcome, PairKey, StateChange, UserRuleState,
+};
+pub use template::{Builtin, Template, TemplateError};
