@@ -1,0 +1,58 @@
+//! Client SDK for The Eye: track events cheaply, deliver them in batches, never twice.
+//!
+//! [`Client::track`] assigns each event a UUIDv7 id, puts it in a bounded in-memory buffer
+//! and returns. A background task sends batches to `POST /v1/events` when a batch reaches
+//! its size in events or bytes, or when the linger interval passes. Failures are classified
+//! once ([`FailureKind`]): transient ones (connection errors, timeouts, 429, 5xx) are retried
+//! with exponential backoff and full jitter, honouring `Retry-After`; a 413 splits the batch
+//! in halves; permanent ones (400, 401, 403) are counted as failed and reported by
+//! [`Client::flush`]. Ids are fixed before the first attempt and the server stores each id
+//! once, so retries never duplicate events.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use eye_sdk::{Client, Event, fitness};
+//! use serde_json::json;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder("https://eye.example.com", "ingest-key")
+//!     .max_batch_events(200)
+//!     .linger(Duration::from_millis(100))
+//!     .build()?;
+//!
+//! client.track(fitness::app_launch("user-1", "device-1", chrono::Utc::now())).await?;
+//! client
+//!     .track(Event::new("session-1", "shop", "checkout").data(json!({"total": 42})))
+//!     .await?;
+//!
+//! let summary = client.flush().await?;
+//! println!("sent {} events", summary.sent);
+//! client.shutdown(Duration::from_secs(5)).await?;
+//! println!("{:?}", client.stats());
+//! # Ok(())
+//! # }
+//! ```
+
+mod batch;
+mod client;
+mod config;
+mod delivery;
+mod error;
+mod event;
+pub mod fitness;
+mod retry;
+mod stats;
+mod transport;
+mod worker;
+
+pub use client::Client;
+pub use config::{
+    ClientBuilder, FullBufferPolicy, MAX_LINGER, MIN_BATCH_BYTES, SERVER_MAX_BATCH_EVENTS,
+    SERVER_MAX_BODY_BYTES,
+};
+pub use error::{
+    BuildError, FailureKind, FieldError, FlushError, Problem, SendError, Setting, TrackError,
+};
+pub use event::{Event, EventError, EventId, MAX_NAME_CHARS, MAX_SESSION_ID_CHARS};
+pub use stats::{FlushSummary, Stats};
