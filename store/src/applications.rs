@@ -5,8 +5,7 @@ use crate::{ApiKey, KeyHash, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -104,6 +103,12 @@ impl Store {
 
     /// Issues another ingest key (e.g. for rotation: issue, deploy, then revoke the old ones).
     pub async fn issue_key(&self, application: ApplicationId) -> Result<ApiKey, StoreError> {
+        let exists = applications::Entity::find_by_id(application.as_uuid())
+            .one(&self.db)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::UnknownApplication(application));
+        }
         insert_key(&self.db, application.as_uuid(), Utc::now()).await
     }
 }
@@ -122,6 +127,8 @@ async fn insert_key(
         created_at: Set(now),
         revoked_at: Set(None),
     };
-    api_keys::Entity::insert(row).exec_without_returning(db).await?;
+    api_keys::Entity::insert(row)
+        .exec_without_returning(db)
+        .await?;
     Ok(key)
 }

@@ -9,6 +9,9 @@ pub enum StoreError {
     /// An application with this name exists already.
     #[error("an application named {0:?} already exists")]
     DuplicateApplication(String),
+    /// No application has this id.
+    #[error("no application {0}")]
+    UnknownApplication(eye_domain::ApplicationId),
     /// The database refused or failed the operation.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -17,7 +20,7 @@ pub enum StoreError {
 impl Failure for StoreError {
     fn retryability(&self) -> Retryability {
         match self {
-            Self::DuplicateApplication(_) => Retryability::Permanent,
+            Self::DuplicateApplication(_) | Self::UnknownApplication(_) => Retryability::Permanent,
             Self::Database(err) => classify(err),
         }
     }

@@ -85,8 +85,18 @@ async fn insert_chunk(
     let stored_at = Utc::now();
     let mut insert = Query::insert();
     insert.into_table(events::Entity.table_ref()).columns([
-        C::EventId, C::ApplicationId, C::SessionId, C::Category, C::Name, C::Data, C::Timestamp,
-        C::SentAt, C::ReceivedAt, C::StoredAt, C::UserId, C::DeviceId,
+        C::EventId,
+        C::ApplicationId,
+        C::SessionId,
+        C::Category,
+        C::Name,
+        C::Data,
+        C::Timestamp,
+        C::SentAt,
+        C::ReceivedAt,
+        C::StoredAt,
+        C::UserId,
+        C::DeviceId,
     ]);
     for event in chunk {
         insert
@@ -102,12 +112,20 @@ async fn insert_chunk(
                 batch.received_at.into(),
                 stored_at.into(),
                 event.user_id.as_ref().map(|u| u.as_str().to_owned()).into(),
-                event.device_id.as_ref().map(|d| d.as_str().to_owned()).into(),
+                event
+                    .device_id
+                    .as_ref()
+                    .map(|d| d.as_str().to_owned())
+                    .into(),
             ])
             .map_err(|err| DbErr::Custom(err.to_string()))?;
     }
     insert
-        .on_conflict(OnConflict::columns([C::ApplicationId, C::EventId]).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::columns([C::ApplicationId, C::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
         .returning(Query::returning().columns([C::SessionId, C::Timestamp]));
     // Only rows actually inserted come back, so duplicates never reach the session counts.
     for row in txn.query_all(&insert).await? {
@@ -133,7 +151,11 @@ async fn upsert_sessions(
     }
     let mut upsert = Query::insert();
     upsert.into_table(sessions::Entity.table_ref()).columns([
-        C::ApplicationId, C::SessionId, C::FirstSeen, C::LastSeen, C::EventCount,
+        C::ApplicationId,
+        C::SessionId,
+        C::FirstSeen,
+        C::LastSeen,
+        C::EventCount,
     ]);
     for (session, delta) in deltas {
         upsert

@@ -45,7 +45,10 @@ pub struct IngestErrorRecord {
 impl Store {
     /// Records refused events.
     #[tracing::instrument(skip_all, fields(errors = records.len()), err)]
-    pub async fn record_ingest_errors(&self, records: &[IngestErrorRecord]) -> Result<(), StoreError> {
+    pub async fn record_ingest_errors(
+        &self,
+        records: &[IngestErrorRecord],
+    ) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }

@@ -1,8 +1,8 @@
 //! What workers report at `/metrics`.
 
+use chrono::Utc;
 use eye_domain::IngestBatch;
 use eye_store::{InsertOutcome, RejectReason};
-use chrono::Utc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,9 +32,9 @@ impl Default for WorkerMetrics {
             duplicates: Counter::default(),
             refused: Family::default(),
             // 1 ms .. ~65 s: from a live pipeline to one catching up on a backlog.
-            lag_seconds: Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.001, 2.0, 17,
-            )),
+            lag_seconds: Histogram::new(
+                prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17),
+            ),
         }
     }
 }

@@ -48,14 +48,21 @@ pub struct Processor {
 }
 
 /// The apalis job function.
-pub async fn handle_batch(batch: IngestBatch, processor: Data<Processor>) -> Result<(), ProcessError> {
+pub async fn handle_batch(
+    batch: IngestBatch,
+    processor: Data<Processor>,
+) -> Result<(), ProcessError> {
     processor.process(&batch).await.map(|_| ())
 }
 
 impl Processor {
     /// A processor storing into `store` and reporting into `metrics`.
     pub fn new(store: Store, metrics: WorkerMetrics, retry: RetrySettings) -> Self {
-        Self { store, metrics, retry }
+        Self {
+            store,
+            metrics,
+            retry,
+        }
     }
 
     /// Stores the batch in one transaction. If the database refuses the batch as a whole (not a passing
@@ -96,13 +103,19 @@ impl Processor {
         let mut total = InsertOutcome::default();
         let mut refused = Vec::new();
         for event in &batch.events {
-            match self.store_with_retry(batch, std::slice::from_ref(event)).await {
+            match self
+                .store_with_retry(batch, std::slice::from_ref(event))
+                .await
+            {
                 Ok(outcome) => total = total + outcome,
-                Err(err) if err.is_transient() => return Err(ProcessError::StorageUnavailable(err)),
+                Err(err) if err.is_transient() => {
+                    return Err(ProcessError::StorageUnavailable(err));
+                }
                 Err(err) => refused.push(refusal(batch, event, &err)),
             }
         }
-        self.metrics.record_refused(RejectReason::StorageRejected, refused.len());
+        self.metrics
+            .record_refused(RejectReason::StorageRejected, refused.len());
         self.store
             .record_ingest_errors(&refused)
             .await
@@ -142,7 +155,10 @@ mod tests {
         let worst_case: Duration = (0..settings.max_retries)
             .map(|n| (settings.min_delay * 2u32.pow(n as u32)).min(settings.max_delay))
             .sum();
-        assert!(worst_case >= Duration::from_secs(60), "budget {worst_case:?}");
+        assert!(
+            worst_case >= Duration::from_secs(60),
+            "budget {worst_case:?}"
+        );
     }
 
     #[test]

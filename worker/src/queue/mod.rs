@@ -47,6 +47,25 @@ pub enum QueueError {
     Backend(String),
 }
 
+impl QueueConfig {
+    /// apalis 1.0 fetches new jobs when a worker's heartbeat fires (its interval poll strategy does not
+    /// re-fetch after an empty fetch, measured), so the heartbeat runs at the poll interval...
+    pub(crate) fn heartbeat_interval(&self) -> Duration {
+        self.poll_interval
+    }
+
+    /// ...and as many heartbeats may be missed as fit in 30 s before a worker's jobs count as orphaned.
+    pub(crate) fn missed_heartbeats(&self) -> usize {
+        let interval = self.poll_interval.as_millis().max(1);
+        usize::try_from(ORPHAN_AFTER.as_millis() / interval)
+            .unwrap_or(usize::MAX)
+            .max(1)
+    }
+}
+
+/// How long a silent worker keeps its jobs before they are handed to another.
+const ORPHAN_AFTER: Duration = Duration::from_secs(30);
+
 impl Failure for QueueError {
     fn retryability(&self) -> Retryability {
         Retryability::Transient
@@ -67,7 +86,9 @@ impl Queue {
     #[tracing::instrument(skip_all, fields(queue = %config.name), err)]
     pub async fn open(config: &QueueConfig) -> Result<Self, QueueError> {
         match &config.backend {
-            QueueBackend::Redis { url } => Ok(Self::Redis(redis::RedisQueue::open(url, config).await?)),
+            QueueBackend::Redis { url } => {
+                Ok(Self::Redis(redis::RedisQueue::open(url, config).await?))
+            }
             QueueBackend::Sqlite { path } => {
                 Ok(Self::Sqlite(sqlite::SqliteQueue::open(path, config).await?))
             }

@@ -3,7 +3,7 @@
 use super::{QueueConfig, QueueError};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
-use apalis::prelude::{BackendExt, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::{Config, RedisStorage};
 use eye_domain::IngestBatch;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -27,7 +27,6 @@ pub struct RedisQueue {
     conn: ConnectionManager,
     config: Config,
     push_timeout: Duration,
-    poll_interval: Duration,
 }
 
 impl RedisQueue {
@@ -41,14 +40,16 @@ impl RedisQueue {
             .get_connection_manager_with_config(manager_config)
             .await
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        let apalis_config = Config::default().queue(&config.name);
+        let apalis_config = Config::default()
+            .queue(&config.name)
+            .heartbeat_interval(config.heartbeat_interval())
+            .missed_heartbeats(config.missed_heartbeats());
         let storage = RedisStorage::new(conn.clone()).with_config(apalis_config.clone());
         Ok(Self {
             storage,
             conn,
             config: apalis_config,
             push_timeout: config.push_timeout,
-            poll_interval: config.poll_interval,
         })
     }
 
@@ -122,9 +123,13 @@ impl RedisQueue {
 
     /// Runs one apalis worker over this queue until `shutdown` fires or the worker fails.
     pub(crate) async fn run_worker(&self, run: WorkerRun) -> Result<(), QueueError> {
+        // A backlog pushed while no worker ran (or by a producer that died before promoting) must be
+        // promoted before apalis' first fetch, or that fetch fails on it and the worker's stream dies.
+        let promoted = self.promote_due().await?;
+        tracing::info!(promoted, "promoted due jobs before starting the worker");
         let sweeper = self.sweep_until(run.shutdown.clone());
         let stop = run.stop_signal();
-        let backend = self.storage.clone().poll_with_interval(self.poll_interval);
+        let backend = self.storage.clone();
         let worker = WorkerBuilder::new(run.name)
             .backend(backend)
             .concurrency(run.concurrency)

@@ -3,7 +3,7 @@
 use super::{QueueConfig, QueueError};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
-use apalis::prelude::{BackendExt, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use eye_domain::IngestBatch;
 use std::path::Path;
@@ -17,7 +17,6 @@ pub struct SqliteQueue {
     pool: SqlitePool,
     queue: String,
     push_timeout: Duration,
-    poll_interval: Duration,
 }
 
 /// apalis' index on `Jobs(lock_by)` covers every job a worker ever locked, so acknowledging walks an
@@ -46,15 +45,22 @@ impl SqliteQueue {
             .await
             .map_err(|e| QueueError::Backend(e.to_string()))?;
         for statement in LIVE_LOCK_INDEX {
-            sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&pool).await.map_err(backend)?;
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&pool)
+                .await
+                .map_err(backend)?;
         }
-        let storage = SqliteStorage::new(&pool).with_config(Config::default().queue(&config.name));
+        let storage = SqliteStorage::new(&pool).with_config(
+            Config::default()
+                .queue(&config.name)
+                .heartbeat_interval(config.heartbeat_interval())
+                .missed_heartbeats(config.missed_heartbeats()),
+        );
         Ok(Self {
             storage,
             pool,
             queue: config.name.clone(),
             push_timeout: config.push_timeout,
-            poll_interval: config.poll_interval,
         })
     }
 
@@ -88,7 +94,7 @@ impl SqliteQueue {
     /// Runs one apalis worker over this queue until `shutdown` fires or the worker fails.
     pub(crate) async fn run_worker(&self, run: WorkerRun) -> Result<(), QueueError> {
         let stop = run.stop_signal();
-        let backend = self.storage.clone().poll_with_interval(self.poll_interval);
+        let backend = self.storage.clone();
         let worker = WorkerBuilder::new(run.name)
             .backend(backend)
             .concurrency(run.concurrency)
