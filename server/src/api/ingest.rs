@@ -1,0 +1,98 @@
+//! Accepting events: parse at the edge, enqueue durably, answer 202. Never waits for the database.
+
+use crate::api::auth::IngestKey;
+use crate::api::body::JsonBody;
+use crate::api::problem::ApiError;
+use crate::api::wire::{self, Accepted, AcceptedOne, EventIn, EventsIn};
+use crate::state::AppState;
+use chrono::Utc;
+use eye_domain::{ApplicationId, IngestBatch, JobId, NewEvent};
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+
+#[derive(Tags)]
+enum IngestTags {
+    /// Sending events (ingest key).
+    Ingest,
+}
+
+/// The ingest endpoints.
+pub struct IngestApi;
+
+#[derive(ApiResponse)]
+enum BatchAccepted {
+    /// The events are durably queued; they will be validated and stored shortly.
+    #[oai(status = 202)]
+    Accepted(Json<Accepted>),
+}
+
+#[derive(ApiResponse)]
+enum OneAccepted {
+    /// The event is durably queued; it will be validated and stored shortly.
+    #[oai(status = 202)]
+    Accepted(Json<AcceptedOne>),
+}
+
+#[OpenApi(tag = "IngestTags::Ingest")]
+impl IngestApi {
+    /// Send a batch of events
+    ///
+    /// 1..=1000 events (body <= 1 MiB). The answer comes once the events are durably queued. A batch with
+    /// any invalid event is rejected whole with 400 listing every bad field, so nothing is half-accepted.
+    /// Resending events with the same `event_id` is safe: each is stored once.
+    #[oai(path = "/v1/events", method = "post", operation_id = "send_events")]
+    async fn send_events(
+        &self,
+        state: Data<&AppState>,
+        auth: IngestKey,
+        body: JsonBody<EventsIn>,
+    ) -> Result<BatchAccepted, ApiError> {
+        let events = wire::parse_batch(&body.value).map_err(ApiError::Invalid)?;
+        let event_ids = events
+            .iter()
+            .map(|e| e.event_id.as_uuid())
+            .collect::<Vec<_>>();
+        enqueue(&state, auth.0, events).await?;
+        let accepted = Accepted {
+            accepted: event_ids.len() as u32,
+            event_ids,
+        };
+        Ok(BatchAccepted::Accepted(Json(accepted)))
+    }
+
+    /// Send one event
+    #[oai(path = "/v1/event", method = "post", operation_id = "send_event")]
+    async fn send_event(
+        &self,
+        state: Data<&AppState>,
+        auth: IngestKey,
+        body: JsonBody<EventIn>,
+    ) -> Result<OneAccepted, ApiError> {
+        let event = wire::parse_one(&body.value).map_err(ApiError::Invalid)?;
+        let event_id = event.event_id.as_uuid();
+        enqueue(&state, auth.0, vec![event]).await?;
+        Ok(OneAccepted::Accepted(Json(AcceptedOne { event_id })))
+    }
+}
+
+async fn enqueue(
+    state: &AppState,
+    application_id: ApplicationId,
+    events: Vec<NewEvent>,
+) -> Result<(), ApiError> {
+    let count = events.len() as u64;
+    let batch = IngestBatch {
+        job_id: JobId::generate(),
+        application_id,
+        received_at: Utc::now(),
+        events,
+    };
+    state
+        .queue()
+        .push(batch)
+        .await
+        .map_err(ApiError::QueueUnavailable)?;
+    state.metrics().record_accepted(count);
+    Ok(())
+}

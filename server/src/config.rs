@@ -1,0 +1,95 @@
+//! The service's configuration: one typed struct, read from `EYE_*` environment variables (or flags),
+//! validated at start with an error naming the variable.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Configuration of every `eye` command.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "EYE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Database: `postgres://…` or `sqlite://…` (the embedded default lives under ./data/).
+    #[arg(
+        long,
+        env = "EYE_DATABASE_URL",
+        default_value = "sqlite://data/eye.db?mode=rwc"
+    )]
+    pub database_url: String,
+
+    /// Pooled database connections per process.
+    #[arg(long, env = "EYE_DATABASE_MAX_CONNECTIONS", default_value_t = 16)]
+    pub database_max_connections: u32,
+
+    /// Redis for the queue (`redis://…`). Unset: an embedded SQLite queue at `EYE_QUEUE_PATH`.
+    #[arg(long, env = "EYE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// The embedded queue's file, used when `EYE_REDIS_URL` is unset.
+    #[arg(long, env = "EYE_QUEUE_PATH", default_value = "data/queue.db")]
+    pub queue_path: PathBuf,
+
+    /// The queue's name; on Redis every key starts with it.
+    #[arg(long, env = "EYE_QUEUE_NAME", default_value = "eye:ingest")]
+    pub queue_name: String,
+
+    /// How often idle workers look for new jobs.
+    #[arg(long, env = "EYE_QUEUE_POLL_INTERVAL", default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub queue_poll_interval: Duration,
+
+    /// How long accepting a request may wait for the queue before answering 503.
+    #[arg(long, env = "EYE_QUEUE_PUSH_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub queue_push_timeout: Duration,
+
+    /// Jobs each worker process handles at once.
+    #[arg(long, env = "EYE_WORKER_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_concurrency: u16,
+
+    /// Bearer token for the admin endpoints; unset, they answer 401.
+    #[arg(long, env = "EYE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Base URL of the notification service (`POST {url}/v1/notify`).
+    #[arg(long, env = "EYE_NOTIFY_URL")]
+    pub notify_url: Option<String>,
+
+    /// How long a verified ingest key is trusted before it is checked again (bounds revocation delay
+    /// across processes; revocation through this process takes effect at once).
+    #[arg(long, env = "EYE_AUTH_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub auth_cache_ttl: Duration,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// The configuration from the environment alone (no flags): what tests and embedders start from.
+    pub fn from_env() -> Result<Self, clap::Error> {
+        use clap::{Command, FromArgMatches};
+        let matches = Config::augment_args(Command::new("eye")).try_get_matches_from(["eye"])?;
+        Config::from_arg_matches(&matches)
+    }
+
+    /// SQLite database files live in directories that may not exist yet on a fresh machine.
+    pub fn prepare_directories(&self) -> std::io::Result<()> {
+        let sqlite_file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .map(|rest| rest.split('?').next().unwrap_or(rest));
+        for file in sqlite_file
+            .map(PathBuf::from)
+            .into_iter()
+            .chain([self.queue_path.clone()])
+        {
+            if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,201 @@
+//! The Eye's service: HTTP API and workers, started together or apart.
+
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod state;
+
+pub use config::Config;
+
+use anyhow::Context;
+use api::auth::KeyCache;
+use eye_store::{Store, StoreOptions};
+use eye_worker::{
+    Processor, Queue, QueueBackend, QueueConfig, RetrySettings, WorkerMetrics, WorkerOptions,
+};
+use metrics::ApiMetrics;
+use poem::listener::TcpAcceptor;
+use prometheus_client::registry::Registry;
+use state::{AppState, AppStateParts};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Which parts of the service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP API and workers.
+    All,
+    /// HTTP API only.
+    Api,
+    /// Workers only.
+    Worker,
+}
+
+impl Role {
+    fn serves_http(self) -> bool {
+        matches!(self, Self::All | Self::Api)
+    }
+
+    fn runs_workers(self) -> bool {
+        matches!(self, Self::All | Self::Worker)
+    }
+}
+
+/// A running service: where it listens, and how to stop it.
+pub struct Service {
+    addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Service {
+    /// The address the HTTP API listens on (`None` for a worker-only process).
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Stops gracefully: the API stops accepting, jobs in flight finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Runs until Ctrl-C or SIGTERM, then stops gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.stop().await;
+    }
+}
+
+/// Connects to the database and the queue, then starts what `role` asks for.
+pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
+    let store = open_store(config).await?;
+    let queue = Queue::open(&queue_config(config))
+        .await
+        .context("cannot open the queue (EYE_REDIS_URL / EYE_QUEUE_PATH)")?;
+    let mut registry = Registry::default();
+    let worker_metrics = WorkerMetrics::default();
+    worker_metrics.register(&mut registry);
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    if role.runs_workers() {
+        let processor = Processor::new(store.clone(), worker_metrics, RetrySettings::default());
+        let options = WorkerOptions {
+            concurrency: usize::from(config.worker_concurrency),
+        };
+        tasks.spawn(eye_worker::run_workers(
+            queue.clone(),
+            processor,
+            options,
+            shutdown.clone(),
+        ));
+    }
+    let addr = if role.serves_http() {
+        let state = app_state(config, store, queue, registry);
+        Some(serve_http(config.bind, state, shutdown.clone(), &mut tasks).await?)
+    } else {
+        None
+    };
+    Ok(Service {
+        addr,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Connects to the database and migrates it.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    config
+        .prepare_directories()
+        .context("cannot create the data directory")?;
+    let options = StoreOptions {
+        url: config.database_url.clone(),
+        max_connections: config.database_max_connections,
+    };
+    let store = Store::connect(&options)
+        .await
+        .context("cannot connect to EYE_DATABASE_URL")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+fn queue_config(config: &Config) -> QueueConfig {
+    let backend = match &config.redis_url {
+        Some(url) => QueueBackend::Redis { url: url.clone() },
+        None => QueueBackend::Sqlite {
+            path: config.queue_path.clone(),
+        },
+    };
+    QueueConfig {
+        backend,
+        name: config.queue_name.clone(),
+        poll_interval: config.queue_poll_interval,
+        push_timeout: config.queue_push_timeout,
+    }
+}
+
+fn app_state(config: &Config, store: Store, queue: Queue, mut registry: Registry) -> AppState {
+    let metrics = ApiMetrics::default();
+    metrics.register(&mut registry);
+    AppState::new(AppStateParts {
+        store,
+        queue,
+        keys: KeyCache::new(config.auth_cache_ttl),
+        metrics,
+        registry,
+        admin_token: config.admin_token.clone(),
+        max_body_bytes: config.max_body_bytes,
+    })
+}
+
+async fn serve_http(
+    bind: SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on EYE_BIND={bind}"))?;
+    let addr = listener.local_addr()?;
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let app = api::routes(state);
+    tasks.spawn(async move {
+        let server = poem::Server::new_with_acceptor(acceptor);
+        let stopped = shutdown.cancelled_owned();
+        if let Err(err) = server
+            .run_with_graceful_shutdown(app, stopped, Some(Duration::from_secs(10)))
+            .await
+        {
+            tracing::error!(error = %err, "HTTP server failed");
+        }
+    });
+    tracing::info!(%addr, "listening");
+    Ok(addr)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

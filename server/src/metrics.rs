@@ -1,0 +1,49 @@
+//! What the API reports at `/metrics` (the workers' metrics are registered beside these).
+
+use prometheus_client::encoding::text::encode as encode_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Counters of the API (cheap to clone: they share their values).
+#[derive(Clone, Default)]
+pub struct ApiMetrics {
+    accepted: Counter,
+    queue_depth: Gauge,
+}
+
+impl ApiMetrics {
+    /// Adds the metrics to a registry.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "eye_events_accepted",
+            "Events accepted into the queue",
+            self.accepted.clone(),
+        );
+        registry.register(
+            "eye_queue_depth",
+            "Jobs waiting in the queue",
+            self.queue_depth.clone(),
+        );
+    }
+
+    /// Counts accepted events.
+    pub fn record_accepted(&self, events: u64) {
+        self.accepted.inc_by(events);
+    }
+
+    /// Sets the last observed queue depth.
+    pub fn set_queue_depth(&self, depth: u64) {
+        self.queue_depth
+            .set(i64::try_from(depth).unwrap_or(i64::MAX));
+    }
+}
+
+/// The registry in Prometheus text format.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    if let Err(err) = encode_text(&mut out, registry) {
+        tracing::error!(error = %err, "encoding metrics failed");
+    }
+    out
+}

@@ -1,0 +1,90 @@
+//! What request handlers share.
+
+use crate::api::auth::KeyCache;
+use crate::metrics::ApiMetrics;
+use eye_store::{KeyHash, Store};
+use eye_worker::Queue;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// Shared, cheap-to-clone state of the HTTP API.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Store,
+    queue: Queue,
+    keys: KeyCache,
+    metrics: ApiMetrics,
+    registry: Registry,
+    admin_token: Option<KeyHash>,
+    max_body_bytes: usize,
+}
+
+/// The parts an [`AppState`] is made of.
+pub struct AppStateParts {
+    /// The database.
+    pub store: Store,
+    /// The queue.
+    pub queue: Queue,
+    /// Ingest-key cache.
+    pub keys: KeyCache,
+    /// API metrics (already registered in `registry`).
+    pub metrics: ApiMetrics,
+    /// Everything `/metrics` exposes.
+    pub registry: Registry,
+    /// The admin token, if configured.
+    pub admin_token: Option<String>,
+    /// Body limit.
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(parts: AppStateParts) -> Self {
+        Self(Arc::new(Inner {
+            store: parts.store,
+            queue: parts.queue,
+            keys: parts.keys,
+            metrics: parts.metrics,
+            registry: parts.registry,
+            admin_token: parts.admin_token.as_deref().map(KeyHash::of),
+            max_body_bytes: parts.max_body_bytes,
+        }))
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Queue {
+        &self.0.queue
+    }
+
+    /// Ingest-key cache.
+    pub fn keys(&self) -> &KeyCache {
+        &self.0.keys
+    }
+
+    /// API metrics.
+    pub fn metrics(&self) -> &ApiMetrics {
+        &self.0.metrics
+    }
+
+    /// Everything `/metrics` exposes.
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    /// The admin token's hash (compared as hashes, so timing reveals nothing about the token).
+    pub fn admin_token(&self) -> Option<&KeyHash> {
+        self.0.admin_token.as_ref()
+    }
+
+    /// Body limit.
+    pub fn max_body_bytes(&self) -> usize {
+        self.0.max_body_bytes
+    }
+}
