@@ -1,0 +1,8 @@
+//! End-to-end tests: the real service over HTTP, against real PostgreSQL and Redis (and the embedded
+//! default). Each test owns its database and queue name, so tests run in parallel.
+
+mod auth;
+mod ingest;
+mod openapi;
+mod queue;
+mod support;

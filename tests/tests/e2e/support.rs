@@ -1,0 +1,291 @@
+//! The test harness: a real service on a free port, with its own database and queue name.
+
+use anyhow::Context;
+use eye_server::{Config, Role, Service};
+use eye_store::Store;
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+/// PostgreSQL to create test databases in.
+pub fn postgres_url() -> String {
+    std::env::var("EYE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Redis for test queues.
+pub fn redis_url() -> String {
+    std::env::var("EYE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Where a test's data and queue live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Production shape: PostgreSQL and Redis.
+    PostgresRedis,
+    /// The embedded default: SQLite files and the SQLite queue.
+    Embedded,
+}
+
+/// Resources a test owns, removed when it ends.
+pub struct Isolation {
+    pub config: Config,
+    pg_database: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Isolation {
+    /// A fresh database and queue name for one test.
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let id = Uuid::new_v4().simple().to_string();
+        let dir = tempfile::tempdir()?;
+        let mut config = Config::from_env()?;
+        config.bind = "127.0.0.1:0".parse()?;
+        config.admin_token = Some(ADMIN_TOKEN.into());
+        config.queue_name = format!("eye-test:{id}");
+        config.queue_path = dir.path().join("queue.db");
+        config.worker_concurrency = 8;
+        let pg_database = match backend {
+            Backend::PostgresRedis => {
+                let name = format!("eye_test_{id}");
+                create_database(&name).await?;
+                config.database_url = database_url(&name);
+                config.redis_url = Some(redis_url());
+                Some(name)
+            }
+            Backend::Embedded => {
+                config.database_url =
+                    format!("sqlite://{}?mode=rwc", dir.path().join("eye.db").display());
+                config.redis_url = None;
+                None
+            }
+        };
+        Ok(Self {
+            config,
+            pg_database,
+            _dir: dir,
+        })
+    }
+
+    /// Drops the test database and the queue's Redis keys.
+    pub async fn cleanup(self) -> anyhow::Result<()> {
+        if let Some(name) = &self.pg_database {
+            let admin = Database::connect(postgres_url()).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .await?;
+        }
+        if self.config.redis_url.is_some() {
+            delete_redis_keys(&format!("{}*", self.config.queue_name)).await?;
+        }
+        Ok(())
+    }
+}
+
+fn database_url(name: &str) -> String {
+    let base = postgres_url();
+    let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
+    format!("{server}/{name}")
+}
+
+async fn create_database(name: &str) -> anyhow::Result<()> {
+    let admin = Database::connect(postgres_url())
+        .await
+        .context("PostgreSQL reachable (EYE_TEST_DATABASE_URL)")?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await?;
+    // Tests assert contents, not crash durability: skipping the fsync per commit keeps them fast.
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE \"{name}\" SET synchronous_commit = off"
+        ))
+        .await?;
+    Ok(())
+}
+
+async fn delete_redis_keys(pattern: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(redis_url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A running service plus an HTTP client and one registered application.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub ingest_key: String,
+    pub application_id: String,
+    pub store: Store,
+    service: Service,
+    isolation: Isolation,
+}
+
+impl TestApp {
+    /// Starts API and workers on `backend`.
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        let isolation = Isolation::new(backend).await?;
+        Self::start_with(isolation, Role::All).await
+    }
+
+    /// Starts with a prepared isolation (e.g. a config pointing at a proxy).
+    pub async fn start_with(isolation: Isolation, role: Role) -> anyhow::Result<Self> {
+        let service = eye_server::start(&isolation.config, role).await?;
+        let store = eye_server::open_store(&isolation.config).await?;
+        let base = service
+            .addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
+        let mut app = Self {
+            base,
+            http: reqwest::Client::new(),
+            ingest_key: String::new(),
+            application_id: String::new(),
+            store,
+            service,
+            isolation,
+        };
+        if role != Role::Worker {
+            let created = app.create_application("web").await?;
+            app.ingest_key = created["ingest_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            app.application_id = created["id"].as_str().unwrap_or_default().to_owned();
+        }
+        Ok(app)
+    }
+
+    pub async fn create_application(&self, name: &str) -> anyhow::Result<Value> {
+        let response = self
+            .http
+            .post(format!("{}/v1/admin/applications", self.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "name": name }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::CREATED,
+            "create application: {}",
+            response.status()
+        );
+        Ok(response.json().await?)
+    }
+
+    /// `POST /v1/events` with this app's key.
+    pub async fn post_events(&self, events: Value) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .http
+            .post(format!("{}/v1/events", self.base))
+            .bearer_auth(&self.ingest_key)
+            .json(&json!({ "events": events }))
+            .send()
+            .await?)
+    }
+
+    /// One number from SQL; no row counts as 0 (e.g. a session not created yet).
+    pub async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        let db = self.store.connection();
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await?;
+        Ok(row
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Waits until `sql` counts `expected` (the pipeline is asynchronous); fails after a generous bound.
+    pub async fn wait_for_count(&self, sql: &str, expected: i64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let now = self.count(sql).await?;
+            if now == expected {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "{sql}: {now} != {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A counter from `/metrics`.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let value = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .with_context(|| format!("metric {name} missing"))?;
+        Ok(value.trim().parse()?)
+    }
+
+    /// Waits until the workers have handled `expected` events (stored or skipped as duplicates).
+    pub async fn wait_for_processed_events(&self, expected: u64) -> anyhow::Result<()> {
+        let started = Instant::now();
+        loop {
+            let stored = self.metric("eye_events_stored_total").await?;
+            let duplicates = self.metric("eye_events_duplicate_total").await?;
+            if (stored + duplicates) as u64 >= expected {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "processed {stored}+{duplicates}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.service.stop().await;
+        drop(self.store);
+        self.isolation.cleanup().await
+    }
+}
+
+/// The three sample events of the seed (as valid JSON: the seed's trailing comma removed).
+pub fn seed_events() -> Value {
+    json!([
+        {"session_id": "e2085be5-9137-4e4e-80b5-f1ffddc25423", "category": "page interaction", "name": "pageview",
+         "data": {"host": "www.consumeraffairs.com", "path": "/"}, "timestamp": "2021-01-01 09:15:27.243860"},
+        {"session_id": "e2085be5-9137-4e4e-80b5-f1ffddc25423", "category": "page interaction", "name": "cta click",
+         "data": {"host": "www.consumeraffairs.com", "path": "/", "element": "chat bubble"},
+         "timestamp": "2021-01-01 09:15:27.243860"},
+        {"session_id": "e2085be5-9137-4e4e-80b5-f1ffddc25423", "category": "form interaction", "name": "submit",
+         "data": {"host": "www.consumeraffairs.com", "path": "/", "form": {"first_name": "John", "last_name": "Doe"}},
+         "timestamp": "2021-01-01 09:15:27.243860"}
+    ])
+}
+
+/// A minimal valid event with a given id and session.
+pub fn event(id: Uuid, session: &str, second: u32) -> Value {
+    json!({
+        "event_id": id, "session_id": session, "category": "page interaction", "name": "pageview",
+        "data": {"host": "example.com", "path": "/"}, "timestamp": format!("2021-01-01T09:{:02}:{:02}Z", second / 60 % 60, second % 60)
+    })
+}
