@@ -4,7 +4,9 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// A timestamp that is neither RFC 3339 nor the seeds' `YYYY-MM-DD HH:MM:SS[.ffffff]` form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected an RFC 3339 timestamp (e.g. 2021-01-01T09:15:27.243860Z) or `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC")]
+#[error(
+    "expected an RFC 3339 timestamp (e.g. 2021-01-01T09:15:27.243860Z) or `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC"
+)]
 pub struct TimestampError;
 
 /// Parses RFC 3339, or the zone-less form the original applications send (`2021-01-01 09:15:27.243860`),
@@ -47,8 +49,18 @@ mod tests {
 
     #[test]
     fn other_forms_are_refused() {
-        for input in ["", "yesterday", "2021-02-30 10:00:00", "2021-01-01", "1614529372"] {
-            assert_eq!(parse_timestamp(input), Err(TimestampError), "input {input:?}");
+        for input in [
+            "",
+            "yesterday",
+            "2021-02-30 10:00:00",
+            "2021-01-01",
+            "1614529372",
+        ] {
+            assert_eq!(
+                parse_timestamp(input),
+                Err(TimestampError),
+                "input {input:?}"
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Events and the sessions they belong to.
 
 use sea_orm_migration::prelude::{
-    DbErr, DeriveIden, DeriveMigrationName, ForeignKey, ForeignKeyAction, Index, IndexCreateStatement,
-    MigrationTrait, SchemaManager, Table, async_trait,
+    DbErr, DeriveIden, DeriveMigrationName, ForeignKey, ForeignKeyAction, Index,
+    IndexCreateStatement, MigrationTrait, SchemaManager, Table, async_trait,
 };
 use sea_orm_migration::schema::{
     big_integer, big_pk_auto, json_binary, string_len, string_len_null, timestamp_with_time_zone,

@@ -1,7 +1,8 @@
 //! Events the service accepted but could not store, kept with the reason so the team can monitor them.
 
 use sea_orm_migration::prelude::{
-    DbErr, DeriveIden, DeriveMigrationName, Index, MigrationTrait, SchemaManager, Table, async_trait,
+    DbErr, DeriveIden, DeriveMigrationName, Index, MigrationTrait, SchemaManager, Table,
+    async_trait,
 };
 use sea_orm_migration::schema::{
     big_pk_auto, json_binary, string_len, text, timestamp_with_time_zone, uuid, uuid_null,
