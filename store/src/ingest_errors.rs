@@ -42,6 +42,22 @@ pub struct IngestErrorRecord {
     pub received_at: DateTime<Utc>,
 }
 
+/// PostgreSQL's jsonb cannot hold NUL characters, and a refused event may have been refused for carrying
+/// one: its record keeps every other character, with NUL replaced by U+FFFD.
+fn storable(raw: &Value) -> Value {
+    match raw {
+        Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "\u{fffd}")),
+        Value::Array(items) => Value::Array(items.iter().map(storable).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, value)| (key.replace('\0', "\u{fffd}"), storable(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 impl Store {
     /// Records refused events.
     #[tracing::instrument(skip_all, fields(errors = records.len()), err)]
@@ -60,7 +76,7 @@ impl Store {
             event_id: Set(record.event_id.map(|id| id.as_uuid())),
             reason: Set(record.reason.as_str().to_owned()),
             detail: Set(record.detail.clone()),
-            raw: Set(record.raw.clone()),
+            raw: Set(storable(&record.raw)),
             received_at: Set(record.received_at),
             recorded_at: Set(now),
         });
@@ -68,5 +84,19 @@ impl Store {
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nul_characters_are_replaced_wherever_they_hide() {
+        let raw = json!({"data": {"note": "a\u{0}b", "list": ["\u{0}"], "k\u{0}": 1}, "n": 3});
+        let expected =
+            json!({"data": {"note": "a\u{fffd}b", "list": ["\u{fffd}"], "k\u{fffd}": 1}, "n": 3});
+        assert_eq!(storable(&raw), expected);
     }
 }

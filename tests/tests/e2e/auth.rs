@@ -22,7 +22,7 @@ async fn assert_problem(response: reqwest::Response, status: StatusCode) -> anyh
     Ok(problem)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_unknown_and_revoked_keys_get_401_and_nothing_is_stored() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let url = format!("{}/v1/events", app.base);
@@ -65,7 +65,7 @@ async fn missing_unknown_and_revoked_keys_get_401_and_nothing_is_stored() -> any
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_endpoints_need_the_admin_token_and_names_are_unique() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::Embedded).await?;
     let url = format!("{}/v1/admin/applications", app.base);
@@ -102,7 +102,7 @@ async fn admin_endpoints_need_the_admin_token_and_names_are_unique() -> anyhow::
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_bad_field_is_named_in_a_400_problem() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let good = event(Uuid::now_v7(), "s", 1);
@@ -156,7 +156,7 @@ async fn each_bad_field_is_named_in_a_400_problem() -> anyhow::Result<()> {
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_limit_is_413() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::Embedded).await?;
     let big = "x".repeat(2 * 1024 * 1024);

@@ -24,17 +24,17 @@ async fn seed_events_are_stored_in_one_session(backend: Backend) -> anyhow::Resu
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_events_land_in_postgres_grouped_by_session() -> anyhow::Result<()> {
     seed_events_are_stored_in_one_session(Backend::PostgresRedis).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_default_stores_the_seed_events_too() -> anyhow::Result<()> {
     seed_events_are_stored_in_one_session(Backend::Embedded).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_event_is_accepted_with_its_id() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let id = Uuid::now_v7();
@@ -55,7 +55,7 @@ async fn a_single_event_is_accepted_with_its_id() -> anyhow::Result<()> {
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_or_duplicated_event_is_stored_and_counted_once() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
@@ -76,7 +76,7 @@ async fn a_retried_or_duplicated_event_is_stored_and_counted_once() -> anyhow::R
 }
 
 /// 8 clients post overlapping events (each event id is sent by two clients) into 10 shared sessions.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_sharing_sessions_get_exact_counts() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let ids: Vec<Uuid> = (0..800).map(|_| Uuid::now_v7()).collect();
@@ -130,7 +130,7 @@ async fn concurrent_clients_sharing_sessions_get_exact_counts() -> anyhow::Resul
     app.stop().await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_bounds_follow_event_time_not_arrival_order() -> anyhow::Result<()> {
     let app = TestApp::start(Backend::Embedded).await?;
     for second in [30, 10, 50, 20] {
@@ -156,5 +156,40 @@ async fn session_bounds_follow_event_time_not_arrival_order() -> anyhow::Result<
         .count("SELECT COUNT(*) FROM events WHERE session_id = 'late' AND timestamp < (SELECT first_seen FROM sessions WHERE session_id = 'late')")
         .await?;
     assert_eq!(first_is_earliest, 0);
+    app.stop().await
+}
+
+/// PostgreSQL's jsonb refuses a NUL character, a permanent failure the edge cannot see: the batch's
+/// other events are stored and the refused one is recorded with its reason, not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_database_refuses_is_recorded_and_its_batch_still_stored() -> anyhow::Result<()>
+{
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let (good, bad) = (Uuid::now_v7(), Uuid::now_v7());
+    let mut refused = event(bad, "nul", 2);
+    refused["data"] = json!({ "note": "a\u{0}b" });
+    let response = app
+        .post_events(json!([event(good, "nul", 1), refused]))
+        .await?;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+
+    app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 1)
+        .await?;
+    let recorded = format!(
+        "SELECT COUNT(*) FROM ingest_errors WHERE event_id = '{bad}' AND reason = 'storage_rejected'"
+    );
+    assert_eq!(app.count(&recorded).await?, 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM events WHERE event_id = '{good}'"
+        ))
+        .await?,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT event_count FROM sessions WHERE session_id = 'nul'")
+            .await?,
+        1
+    );
     app.stop().await
 }

@@ -5,4 +5,5 @@ mod auth;
 mod ingest;
 mod openapi;
 mod queue;
+mod sdk;
 mod support;

@@ -47,7 +47,7 @@ impl RedisProxy {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_unreachable_ingest_answers_503_and_accepts_nothing() -> anyhow::Result<()> {
     let proxy = RedisProxy::start().await?;
     let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
@@ -85,7 +85,7 @@ fn one_event_batch(application_id: ApplicationId, i: u32) -> anyhow::Result<Inge
 /// apalis' Redis fetch promotes every due job with one Lua `unpack`, which fails beyond ~8,000 due jobs.
 /// The jobs here go in through apalis directly (no promotion on push, as from a crashed producer), so
 /// only the workers' chunked sweeper stands between this backlog and a stuck queue.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_of_50000_jobs_built_while_no_worker_runs_drains_completely() -> anyhow::Result<()>
 {
     const JOBS: u32 = 50_000;
