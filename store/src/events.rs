@@ -1,9 +1,11 @@
 //! Storing events and keeping their sessions exact.
 
+use crate::IngestErrorRecord;
 use crate::entities::{events, sessions};
+use crate::ingest_errors::insert_ingest_errors;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use eye_domain::{ApplicationId, NewEvent};
+use eye_domain::{ApplicationId, EventId, NewEvent};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityName, TransactionTrait};
 use std::collections::BTreeMap;
@@ -11,22 +13,49 @@ use std::collections::BTreeMap;
 /// Rows per INSERT statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
 
-/// Events of one application, received together, ready to store.
+/// A validated event and what validation decided about it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRecord<'a> {
+    /// The event as accepted.
+    pub event: &'a NewEvent,
+    /// When it occurred, corrected for the device's clock skew when the client sent `sent_at`.
+    pub timestamp: DateTime<Utc>,
+    /// The client's own timestamp, kept when it was corrected.
+    pub client_timestamp: Option<DateTime<Utc>>,
+    /// The schema version it passed; `None` for an unregistered type that was accepted.
+    pub schema_version: Option<u32>,
+}
+
+impl<'a> EventRecord<'a> {
+    /// An event stored as sent, without validation details (tests and tools).
+    pub fn unvalidated(event: &'a NewEvent) -> Self {
+        Self {
+            event,
+            timestamp: event.timestamp,
+            client_timestamp: None,
+            schema_version: None,
+        }
+    }
+}
+
+/// Events of one application, received together, ready to store with the ones refused.
 #[derive(Debug, Clone, Copy)]
 pub struct StoredBatch<'a> {
     /// The sender.
     pub application_id: ApplicationId,
     /// When The Eye accepted them.
     pub received_at: DateTime<Utc>,
-    /// The events.
-    pub events: &'a [NewEvent],
+    /// The valid events.
+    pub events: &'a [EventRecord<'a>],
+    /// The refused events, recorded in the same transaction.
+    pub refused: &'a [IngestErrorRecord],
 }
 
 /// What storing a batch did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InsertOutcome {
-    /// Events stored by this call.
-    pub inserted: u64,
+    /// Events stored by this call (not stored before).
+    pub inserted: Vec<EventId>,
     /// Events that were stored before (same application and event id) and were skipped.
     pub duplicates: u64,
 }
@@ -62,15 +91,17 @@ impl Store {
     pub async fn insert_events(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
         let txn = self.db.begin().await?;
         let mut deltas = BTreeMap::new();
+        let mut inserted = Vec::new();
         for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
-            insert_chunk(&txn, &batch, chunk, &mut deltas).await?;
+            inserted.extend(insert_chunk(&txn, &batch, chunk, &mut deltas).await?);
         }
         upsert_sessions(&txn, batch.application_id, &deltas).await?;
+        insert_ingest_errors(&txn, batch.refused).await?;
         txn.commit().await?;
-        let inserted = deltas.values().map(|d| d.count as u64).sum();
+        let duplicates = (batch.events.len() - inserted.len()) as u64;
         Ok(InsertOutcome {
             inserted,
-            duplicates: batch.events.len() as u64 - inserted,
+            duplicates,
         })
     }
 }
@@ -78,9 +109,9 @@ impl Store {
 async fn insert_chunk(
     txn: &DatabaseTransaction,
     batch: &StoredBatch<'_>,
-    chunk: &[NewEvent],
+    chunk: &[EventRecord<'_>],
     deltas: &mut BTreeMap<String, SessionDelta>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<EventId>, StoreError> {
     use events::Column as C;
     let stored_at = Utc::now();
     let mut insert = Query::insert();
@@ -97,8 +128,11 @@ async fn insert_chunk(
         C::StoredAt,
         C::UserId,
         C::DeviceId,
+        C::ClientTimestamp,
+        C::SchemaVersion,
     ]);
-    for event in chunk {
+    for record in chunk {
+        let event = record.event;
         insert
             .values([
                 event.event_id.as_uuid().into(),
@@ -107,7 +141,7 @@ async fn insert_chunk(
                 event.event_type.category.as_str().into(),
                 event.event_type.name.as_str().into(),
                 event.data.to_value().into(),
-                event.timestamp.into(),
+                record.timestamp.into(),
                 event.sent_at.into(),
                 batch.received_at.into(),
                 stored_at.into(),
@@ -116,6 +150,11 @@ async fn insert_chunk(
                     .device_id
                     .as_ref()
                     .map(|d| d.as_str().to_owned())
+                    .into(),
+                record.client_timestamp.into(),
+                record
+                    .schema_version
+                    .map(|v| i32::try_from(v).unwrap_or(i32::MAX))
                     .into(),
             ])
             .map_err(|err| DbErr::Custom(err.to_string()))?;
@@ -126,9 +165,11 @@ async fn insert_chunk(
                 .do_nothing()
                 .to_owned(),
         )
-        .returning(Query::returning().columns([C::SessionId, C::Timestamp]));
+        .returning(Query::returning().columns([C::EventId, C::SessionId, C::Timestamp]));
     // Only rows actually inserted come back, so duplicates never reach the session counts.
+    let mut inserted = Vec::new();
     for row in txn.query_all(&insert).await? {
+        inserted.push(EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?));
         let session: String = row.try_get("", "session_id")?;
         let at: DateTime<Utc> = row.try_get("", "timestamp")?;
         deltas
@@ -136,7 +177,7 @@ async fn insert_chunk(
             .and_modify(|d: &mut SessionDelta| d.add(at))
             .or_insert_with(|| SessionDelta::new(at));
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// One statement per batch; sessions arrive sorted by id so concurrent workers lock rows in the same order.
@@ -181,14 +222,4 @@ async fn upsert_sessions(
     );
     txn.execute(&upsert).await?;
     Ok(())
-}
-
-impl std::ops::Add for InsertOutcome {
-    type Output = Self;
-    fn add(self, other: Self) -> Self {
-        Self {
-            inserted: self.inserted + other.inserted,
-            duplicates: self.duplicates + other.duplicates,
-        }
-    }
 }

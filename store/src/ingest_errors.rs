@@ -1,25 +1,51 @@
-//! Events that could not be stored, kept with the reason so the team can monitor and replay them.
+//! Events that were accepted but not stored, kept with the reason so the team can monitor and replay them.
 
 use crate::entities::ingest_errors;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use eye_domain::{ApplicationId, EventId, JobId};
-use sea_orm::{ActiveValue::Set, EntityTrait};
+use eye_domain::{ApplicationId, EventId, EventType, JobId};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
+};
 use serde_json::Value;
 
 /// Why an accepted event was not stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
+    /// The payload broke its event type's schema.
+    InvalidPayload,
+    /// The (clock-corrected) timestamp lies beyond the allowed skew in the future.
+    FutureTimestamp,
+    /// No schema is registered for the type and the policy is to reject such events.
+    UnknownEventType,
     /// The database refused the event itself (not a passing failure).
     StorageRejected,
 }
 
 impl RejectReason {
+    /// Every reason, for parsing and documentation.
+    pub const ALL: [Self; 4] = [
+        Self::InvalidPayload,
+        Self::FutureTimestamp,
+        Self::UnknownEventType,
+        Self::StorageRejected,
+    ];
+
     /// The stable code stored and shown to analysts.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::InvalidPayload => "invalid_payload",
+            Self::FutureTimestamp => "future_timestamp",
+            Self::UnknownEventType => "unknown_event_type",
             Self::StorageRejected => "storage_rejected",
         }
+    }
+
+    /// The reason with this code.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|reason| reason.as_str() == code)
     }
 }
 
@@ -30,16 +56,50 @@ pub struct IngestErrorRecord {
     pub application_id: ApplicationId,
     /// The job it came in.
     pub job_id: JobId,
-    /// The event, when it got as far as having an id.
-    pub event_id: Option<EventId>,
+    /// The event's id.
+    pub event_id: EventId,
+    /// Its type.
+    pub event_type: EventType,
     /// The reason code.
     pub reason: RejectReason,
-    /// Human-readable detail pointing at the problem.
+    /// Human-readable detail pointing at the problem (JSON pointer and message for payloads).
     pub detail: String,
     /// The event as received.
     pub raw: Value,
     /// When The Eye accepted it.
     pub received_at: DateTime<Utc>,
+}
+
+/// A recorded error, as listed to the team.
+#[derive(Debug, Clone)]
+pub struct StoredIngestError {
+    /// Position in the log (newest highest).
+    pub id: i64,
+    /// The record.
+    pub record: IngestErrorRecord,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// When a replay stored the event after all.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// Which errors to list or replay.
+#[derive(Debug, Clone, Default)]
+pub struct ErrorFilter {
+    /// Only this reason.
+    pub reason: Option<RejectReason>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this name.
+    pub name: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before.
+    pub to: Option<DateTime<Utc>>,
+    /// Only errors older than this position (keyset pagination, newest first).
+    pub before_id: Option<i64>,
+    /// Only errors not resolved by a replay.
+    pub unresolved_only: bool,
 }
 
 /// PostgreSQL's jsonb cannot hold NUL characters, and a refused event may have been refused for carrying
@@ -58,6 +118,45 @@ fn storable(raw: &Value) -> Value {
     }
 }
 
+fn to_row(record: &IngestErrorRecord, now: DateTime<Utc>) -> ingest_errors::ActiveModel {
+    ingest_errors::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        application_id: Set(record.application_id.as_uuid()),
+        job_id: Set(record.job_id.as_uuid()),
+        event_id: Set(Some(record.event_id.as_uuid())),
+        reason: Set(record.reason.as_str().to_owned()),
+        detail: Set(record.detail.clone()),
+        raw: Set(storable(&record.raw)),
+        received_at: Set(record.received_at),
+        recorded_at: Set(now),
+        category: Set(Some(record.event_type.category.as_str().to_owned())),
+        name: Set(Some(record.event_type.name.as_str().to_owned())),
+        resolved_at: Set(None),
+    }
+}
+
+/// Records refused events; one already recorded (a retried job, a resent event) is left as it is.
+pub(crate) async fn insert_ingest_errors(
+    db: &impl ConnectionTrait,
+    records: &[IngestErrorRecord],
+) -> Result<(), StoreError> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let conflict = OnConflict::columns([
+        ingest_errors::Column::ApplicationId,
+        ingest_errors::Column::EventId,
+    ])
+    .do_nothing()
+    .to_owned();
+    ingest_errors::Entity::insert_many(records.iter().map(|record| to_row(record, now)))
+        .on_conflict(conflict)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Records refused events.
     #[tracing::instrument(skip_all, fields(errors = records.len()), err)]
@@ -65,26 +164,68 @@ impl Store {
         &self,
         records: &[IngestErrorRecord],
     ) -> Result<(), StoreError> {
-        if records.is_empty() {
+        insert_ingest_errors(&self.db, records).await
+    }
+
+    /// Recorded errors matching `filter`, newest first.
+    pub async fn ingest_errors(
+        &self,
+        filter: &ErrorFilter,
+        limit: u64,
+    ) -> Result<Vec<StoredIngestError>, StoreError> {
+        use ingest_errors::Column as C;
+        let mut query = ingest_errors::Entity::find()
+            .order_by_desc(C::Id)
+            .limit(limit);
+        query = query
+            .apply_if(filter.reason, |q, r| q.filter(C::Reason.eq(r.as_str())))
+            .apply_if(filter.category.clone(), |q, c| q.filter(C::Category.eq(c)))
+            .apply_if(filter.name.clone(), |q, n| q.filter(C::Name.eq(n)))
+            .apply_if(filter.from, |q, from| q.filter(C::RecordedAt.gte(from)))
+            .apply_if(filter.to, |q, to| q.filter(C::RecordedAt.lt(to)))
+            .apply_if(filter.before_id, |q, id| q.filter(C::Id.lt(id)));
+        if filter.unresolved_only {
+            query = query.filter(C::ResolvedAt.is_null());
+        }
+        let rows = query.all(&self.db).await?;
+        Ok(rows.into_iter().filter_map(from_row).collect())
+    }
+
+    /// Marks errors resolved (their events were stored by a replay).
+    pub async fn resolve_ingest_errors(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
             return Ok(());
         }
-        let now = Utc::now();
-        let rows = records.iter().map(|record| ingest_errors::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            application_id: Set(record.application_id.as_uuid()),
-            job_id: Set(record.job_id.as_uuid()),
-            event_id: Set(record.event_id.map(|id| id.as_uuid())),
-            reason: Set(record.reason.as_str().to_owned()),
-            detail: Set(record.detail.clone()),
-            raw: Set(storable(&record.raw)),
-            received_at: Set(record.received_at),
-            recorded_at: Set(now),
-        });
-        ingest_errors::Entity::insert_many(rows)
-            .exec_without_returning(&self.db)
+        ingest_errors::Entity::update_many()
+            .col_expr(ingest_errors::Column::ResolvedAt, Expr::value(Utc::now()))
+            .filter(ingest_errors::Column::Id.is_in(ids.iter().copied()))
+            .exec(&self.db)
             .await?;
         Ok(())
     }
+}
+
+fn from_row(row: ingest_errors::Model) -> Option<StoredIngestError> {
+    let event_type = EventType {
+        category: eye_domain::Category::parse(row.category?).ok()?,
+        name: eye_domain::EventName::parse(row.name?).ok()?,
+    };
+    let record = IngestErrorRecord {
+        application_id: row.application_id.into(),
+        job_id: row.job_id.into(),
+        event_id: row.event_id?.into(),
+        event_type,
+        reason: RejectReason::parse(&row.reason)?,
+        detail: row.detail,
+        raw: row.raw,
+        received_at: row.received_at,
+    };
+    Some(StoredIngestError {
+        id: row.id,
+        record,
+        recorded_at: row.recorded_at,
+        resolved_at: row.resolved_at,
+    })
 }
 
 #[cfg(test)]
@@ -98,5 +239,13 @@ mod tests {
         let expected =
             json!({"data": {"note": "a\u{fffd}b", "list": ["\u{fffd}"], "k\u{fffd}": 1}, "n": 3});
         assert_eq!(storable(&raw), expected);
+    }
+
+    #[test]
+    fn reason_codes_round_trip() {
+        for reason in RejectReason::ALL {
+            assert_eq!(RejectReason::parse(reason.as_str()), Some(reason));
+        }
+        assert_eq!(RejectReason::parse("other"), None);
     }
 }

@@ -22,6 +22,7 @@ pub struct WorkerMetrics {
     stored: Counter,
     duplicates: Counter,
     refused: Family<ReasonLabel, Counter>,
+    unregistered: Counter,
     lag_seconds: Histogram,
 }
 
@@ -31,6 +32,7 @@ impl Default for WorkerMetrics {
             stored: Counter::default(),
             duplicates: Counter::default(),
             refused: Family::default(),
+            unregistered: Counter::default(),
             // 1 ms .. ~65 s: from a live pipeline to one catching up on a backlog.
             lag_seconds: Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17),
@@ -54,19 +56,28 @@ impl WorkerMetrics {
             self.refused.clone(),
         );
         registry.register(
+            "eye_events_unregistered",
+            "Events of types without a schema, stored because EYE_UNKNOWN_EVENTS=accept",
+            self.unregistered.clone(),
+        );
+        registry.register(
             "eye_ingest_lag_seconds",
             "Time from acceptance to storage, per stored event",
             self.lag_seconds.clone(),
         );
     }
 
-    pub(crate) fn record_stored(&self, batch: &IngestBatch, outcome: InsertOutcome) {
-        self.stored.inc_by(outcome.inserted);
+    pub(crate) fn record_stored(&self, batch: &IngestBatch, outcome: &InsertOutcome) {
+        self.stored.inc_by(outcome.inserted.len() as u64);
         self.duplicates.inc_by(outcome.duplicates);
         let lag = (Utc::now() - batch.received_at).as_seconds_f64().max(0.0);
-        for _ in 0..outcome.inserted {
+        for _ in 0..outcome.inserted.len() {
             self.lag_seconds.observe(lag);
         }
+    }
+
+    pub(crate) fn record_unregistered(&self, count: u64) {
+        self.unregistered.inc_by(count);
     }
 
     pub(crate) fn record_refused(&self, reason: RejectReason, count: usize) {

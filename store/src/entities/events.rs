@@ -18,6 +18,8 @@ pub struct Model {
     pub stored_at: DateTimeUtc,
     pub user_id: Option<String>,
     pub device_id: Option<String>,
+    pub client_timestamp: Option<DateTimeUtc>,
+    pub schema_version: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

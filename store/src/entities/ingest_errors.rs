@@ -15,6 +15,9 @@ pub struct Model {
     pub raw: Json,
     pub received_at: DateTimeUtc,
     pub recorded_at: DateTimeUtc,
+    pub category: Option<String>,
+    pub name: Option<String>,
+    pub resolved_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,179 @@
+//! The event-type registry (admin token): publishing, listing and retiring payload schemas.
+
+use crate::api::auth::AdminToken;
+use crate::api::problem::{ApiError, FieldError};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use eye_domain::{Category, EventName, EventType};
+use eye_store::Published;
+use eye_validation::CompiledSchema;
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde_json::Value;
+
+#[derive(Tags)]
+enum RegistryTags {
+    /// Event types and their payload schemas (admin token).
+    EventTypes,
+}
+
+/// The registry endpoints.
+pub struct EventTypesApi;
+
+/// A published schema version.
+#[derive(Debug, Object)]
+pub struct SchemaVersion {
+    /// The type's category.
+    pub category: String,
+    /// The type's name.
+    pub name: String,
+    /// The version now current.
+    pub version: u32,
+}
+
+/// An event type with its current schema.
+#[derive(Debug, Object)]
+pub struct EventTypeOut {
+    /// The type's category.
+    pub category: String,
+    /// The type's name.
+    pub name: String,
+    /// The current version.
+    pub version: u32,
+    /// When it was published.
+    pub published_at: DateTime<Utc>,
+    /// The JSON Schema (draft 2020-12) of the events' `data`.
+    pub schema: Value,
+}
+
+#[derive(ApiResponse)]
+enum PublishResponse {
+    /// The type is new: its first version.
+    #[oai(status = 201)]
+    Created(Json<SchemaVersion>),
+    /// A new version of an existing type.
+    #[oai(status = 200)]
+    NewVersion(Json<SchemaVersion>),
+}
+
+#[derive(ApiResponse)]
+enum RetireResponse {
+    /// Retired: its events are judged as of an unknown type from now on.
+    #[oai(status = 204)]
+    Retired,
+}
+
+fn event_type(category: String, name: String) -> Result<EventType, ApiError> {
+    let category =
+        Category::parse(category).map_err(|e| FieldError::new("category", e.to_string()));
+    let name = EventName::parse(name).map_err(|e| FieldError::new("name", e.to_string()));
+    match (category, name) {
+        (Ok(category), Ok(name)) => Ok(EventType { category, name }),
+        (category, name) => Err(ApiError::Invalid(
+            [category.err(), name.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
+#[OpenApi(tag = "RegistryTags::EventTypes")]
+impl EventTypesApi {
+    /// Publish a schema for an event type
+    ///
+    /// The body is a JSON Schema (draft 2020-12) for the `data` of events of this type. Workers pick up the
+    /// new version within a second, without a restart; events record the version they passed.
+    #[oai(
+        path = "/v1/admin/event-types/:category/:name",
+        method = "put",
+        operation_id = "publish_schema"
+    )]
+    async fn publish(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminToken,
+        category: Path<String>,
+        name: Path<String>,
+        schema: Json<Value>,
+    ) -> Result<PublishResponse, ApiError> {
+        let event_type = event_type(category.0, name.0)?;
+        CompiledSchema::compile(&schema.0).map_err(|err| {
+            ApiError::Invalid(vec![FieldError::new(
+                format!("schema{}", err.pointer),
+                err.message,
+            )])
+        })?;
+        let published = state
+            .store()
+            .publish_schema(&event_type, schema.0)
+            .await
+            .map_err(ApiError::internal)?;
+        let out = |version| SchemaVersion {
+            category: event_type.category.to_string(),
+            name: event_type.name.to_string(),
+            version,
+        };
+        Ok(match published {
+            Published::NewType(version) => PublishResponse::Created(Json(out(version))),
+            Published::NewVersion(version) => PublishResponse::NewVersion(Json(out(version))),
+        })
+    }
+
+    /// List the live event types with their current schemas
+    #[oai(
+        path = "/v1/admin/event-types",
+        method = "get",
+        operation_id = "list_event_types"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminToken,
+    ) -> Result<Json<Vec<EventTypeOut>>, ApiError> {
+        let schemas = state
+            .store()
+            .current_schemas()
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(
+            schemas
+                .into_iter()
+                .map(|s| EventTypeOut {
+                    category: s.event_type.category.to_string(),
+                    name: s.event_type.name.to_string(),
+                    version: s.version,
+                    published_at: s.published_at,
+                    schema: s.schema,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Retire an event type
+    #[oai(
+        path = "/v1/admin/event-types/:category/:name",
+        method = "delete",
+        operation_id = "retire_event_type"
+    )]
+    async fn retire(
+        &self,
+        state: Data<&AppState>,
+        _auth: AdminToken,
+        category: Path<String>,
+        name: Path<String>,
+    ) -> Result<RetireResponse, ApiError> {
+        let event_type = event_type(category.0, name.0)?;
+        let retired = state
+            .store()
+            .retire_event_type(&event_type)
+            .await
+            .map_err(ApiError::internal)?;
+        if retired {
+            Ok(RetireResponse::Retired)
+        } else {
+            Err(ApiError::NotFound(format!(
+                "no live event type {event_type}"
+            )))
+        }
+    }
+}
