@@ -7,6 +7,8 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 const PREFIX: &str = "eye_";
+/// Read keys start with this; ingest keys never do (they start with `eye_`).
+const READ_PREFIX: &str = "eyr_";
 
 /// A freshly generated key. Its `Display` is the secret: show it once, then drop it.
 pub struct ApiKey(String);
@@ -17,6 +19,18 @@ impl ApiKey {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// A read key for analysts: its own prefix tells it apart from ingest keys without a lookup.
+    pub fn generate_read() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Self(format!("{READ_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// Whether a presented key has the shape of a read key (it may still be unknown or revoked).
+    pub fn looks_like_read_key(presented: &str) -> bool {
+        presented.starts_with(READ_PREFIX)
     }
 
     /// The secret, to hand to the client.
@@ -75,6 +89,14 @@ mod tests {
         let key = ApiKey::generate();
         assert_eq!(KeyHash::of(key.expose()), key.hash());
         assert_eq!(key.hash().as_str().len(), 64);
+    }
+
+    #[test]
+    fn read_keys_are_told_apart_from_ingest_keys_by_their_prefix() {
+        assert!(ApiKey::looks_like_read_key(
+            ApiKey::generate_read().expose()
+        ));
+        assert!(!ApiKey::looks_like_read_key(ApiKey::generate().expose()));
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub enum ApiError {
     /// No, unknown or revoked credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// Valid credentials that do not grant this (an ingest key reading, a read key sending, a read key
+    /// naming an application outside its scope).
+    #[error("{0}")]
+    Forbidden(String),
     /// The request had fields that are missing or wrong.
     #[error("the request has {} invalid field(s)", .0.len())]
     Invalid(Vec<FieldError>),
@@ -82,6 +86,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Invalid(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -164,7 +169,7 @@ impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
         MetaResponses {
             responses: vec![MetaResponse {
-                description: "An RFC 9457 problem: 400 invalid fields (listed in `errors`), 401 bad credentials, \
+                description: "An RFC 9457 problem: 400 invalid fields (listed in `errors`), 401 bad credentials, 403 credentials that do not grant this, \
                     409 conflict, 413 body too large, 503 queue unavailable (with `Retry-After`; nothing was accepted).",
                 status: None,
                 status_range: None,

@@ -1,0 +1,209 @@
+//! Analysts' queries (read key or admin token): events, sessions and counts over time.
+
+use crate::api::problem::{ApiError, FieldError};
+use crate::api::query_params::{EventQuery, SessionQuery, StatsQuery};
+use crate::api::query_wire::{EventPage, EventStats, SessionPage};
+use crate::api::read_auth::ReadAccess;
+use crate::state::AppState;
+use eye_store::ReadScope;
+use eye_store::queries::EventFilter;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{OpenApi, Tags};
+
+#[derive(Tags)]
+enum QueryTags {
+    /// Reading events, sessions and counts (read key or admin token).
+    Query,
+}
+
+/// The query endpoints.
+pub struct QueryApi;
+
+/// Every query parameter is taken as text and parsed in `query_params`, so a bad one is named in a 400
+/// problem like any other field. (One handler argument per parameter is how poem-openapi documents them,
+/// hence the `too_many_arguments` allowances.)
+type Param = Query<Option<String>>;
+
+#[OpenApi(tag = "QueryTags::Query")]
+impl QueryApi {
+    /// Query events
+    ///
+    /// Any combination of filters, ordered by `timestamp` ascending, then by storage order for equal
+    /// timestamps. Pages are keyset-paginated: pass `next_cursor` back as `cursor` until it is `null`.
+    /// Events stored meanwhile never shift a page, so pages have no duplicates and no gaps.
+    #[oai(path = "/v1/events", method = "get", operation_id = "query_events")]
+    #[allow(clippy::too_many_arguments)]
+    async fn query_events(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        /// Only this application (UUID).
+        application_id: Param,
+        /// Only this session (across the readable applications unless `application_id` is given).
+        session_id: Param,
+        /// Only this category.
+        category: Param,
+        /// Only this name.
+        name: Param,
+        /// Only this user's events.
+        user_id: Param,
+        /// Events that occurred at or after this instant (RFC 3339).
+        from: Param,
+        /// Events that occurred before this instant (RFC 3339).
+        to: Param,
+        /// Page size, 1..=1000 (default 100).
+        limit: Param,
+        /// `next_cursor` of the previous page.
+        cursor: Param,
+    ) -> Result<Json<EventPage>, ApiError> {
+        let query = EventQuery {
+            application_id: application_id.0,
+            session_id: session_id.0,
+            category: category.0,
+            name: name.0,
+            user_id: user_id.0,
+            from: from.0,
+            to: to.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let filter = query.into_filter(&auth.0)?;
+        events_page(&state, &filter).await
+    }
+
+    /// A session's events
+    ///
+    /// In the order they occurred. Session ids are chosen by applications: when two readable
+    /// applications use the same id, name one with `application_id` (400 otherwise).
+    #[oai(
+        path = "/v1/sessions/:session_id/events",
+        method = "get",
+        operation_id = "session_events"
+    )]
+    async fn session_events(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        /// The session id.
+        session_id: Path<String>,
+        /// The session's application (UUID), needed when the id is used by several applications.
+        application_id: Param,
+        /// Page size, 1..=1000 (default 100).
+        limit: Param,
+        /// `next_cursor` of the previous page.
+        cursor: Param,
+    ) -> Result<Json<EventPage>, ApiError> {
+        let query = EventQuery {
+            application_id: application_id.0,
+            session_id: Some(session_id.0),
+            limit: limit.0,
+            cursor: cursor.0,
+            ..EventQuery::default()
+        };
+        let mut filter = query.into_filter(&auth.0)?;
+        filter.scope = session_application(&state, &filter).await?;
+        events_page(&state, &filter).await
+    }
+
+    /// Query sessions
+    ///
+    /// Sessions that started (first event) in `[from, to)`, ordered by start, with their event counts.
+    #[oai(path = "/v1/sessions", method = "get", operation_id = "query_sessions")]
+    #[allow(clippy::too_many_arguments)]
+    async fn query_sessions(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        /// Only this application (UUID).
+        application_id: Param,
+        /// Sessions that started at or after this instant (RFC 3339).
+        from: Param,
+        /// Sessions that started before this instant (RFC 3339).
+        to: Param,
+        /// Page size, 1..=1000 (default 100).
+        limit: Param,
+        /// `next_cursor` of the previous page.
+        cursor: Param,
+    ) -> Result<Json<SessionPage>, ApiError> {
+        let query = SessionQuery {
+            application_id: application_id.0,
+            from: from.0,
+            to: to.0,
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let filter = query.into_filter(&auth.0)?;
+        let page = state.store().query_sessions(&filter).await;
+        Ok(Json(page.map_err(ApiError::internal)?.into()))
+    }
+
+    /// Count events over time
+    ///
+    /// Counts per time bucket (UTC) and group, for dashboards. `from` and `to` are required; at most
+    /// 10,000 buckets per group.
+    #[oai(
+        path = "/v1/stats/events",
+        method = "get",
+        operation_id = "event_stats"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn event_stats(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        /// `category` (default), `name` or `application`.
+        group_by: Param,
+        /// `minute`, `hour` (default) or `day`.
+        interval: Param,
+        /// Events that occurred at or after this instant (RFC 3339). Required.
+        from: Param,
+        /// Events that occurred before this instant (RFC 3339). Required.
+        to: Param,
+        /// Only this category.
+        category: Param,
+        /// Only this application (UUID).
+        application_id: Param,
+    ) -> Result<Json<EventStats>, ApiError> {
+        let query = StatsQuery {
+            application_id: application_id.0,
+            group_by: group_by.0,
+            interval: interval.0,
+            from: from.0,
+            to: to.0,
+            category: category.0,
+        };
+        let filter = query.into_filter(&auth.0)?;
+        let buckets = state.store().event_counts(&filter).await;
+        Ok(Json(buckets.map_err(ApiError::internal)?.into()))
+    }
+}
+
+async fn events_page(state: &AppState, filter: &EventFilter) -> Result<Json<EventPage>, ApiError> {
+    let page = state.store().query_events(filter).await;
+    Ok(Json(page.map_err(ApiError::internal)?.into()))
+}
+
+/// The one readable application that has this session: 404 if none, 400 if the id is ambiguous.
+async fn session_application(
+    state: &AppState,
+    filter: &EventFilter,
+) -> Result<ReadScope, ApiError> {
+    let Some(session) = &filter.session_id else {
+        return Ok(filter.scope.clone());
+    };
+    let apps = state
+        .store()
+        .session_applications(session, &filter.scope)
+        .await
+        .map_err(ApiError::internal)?;
+    match apps.len() {
+        0 => Err(ApiError::NotFound(format!("no session {session}"))),
+        1 => Ok(ReadScope::Applications(apps)),
+        n => Err(ApiError::Invalid(vec![FieldError::new(
+            "application_id",
+            format!("session {session} exists in {n} applications: name one"),
+        )])),
+    }
+}

@@ -1,0 +1,130 @@
+//! Opaque keyset cursors: the sort key of the last row of a page, base64 encoded.
+//!
+//! A page continues strictly after that key, so rows inserted meanwhile never shift it: nothing is
+//! skipped and nothing repeats.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, SecondsFormat, Utc};
+use eye_domain::ApplicationId;
+use uuid::Uuid;
+
+/// A cursor that was not issued by this service (or was damaged on the way).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a cursor issued by this endpoint")]
+pub struct CursorError;
+
+/// Where a page of events ends: events are ordered by `(timestamp, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    pub(crate) timestamp: DateTime<Utc>,
+    pub(crate) id: i64,
+}
+
+/// Where a page of sessions ends: sessions are ordered by `(first_seen, application_id, session_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCursor {
+    pub(crate) first_seen: DateTime<Utc>,
+    pub(crate) application_id: ApplicationId,
+    pub(crate) session_id: String,
+}
+
+fn time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, CursorError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| CursorError)
+}
+
+fn decode_parts(cursor: &str, tag: &str, parts: usize) -> Result<Vec<String>, CursorError> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| CursorError)?;
+    let text = String::from_utf8(bytes).map_err(|_| CursorError)?;
+    let fields: Vec<String> = text.splitn(parts + 1, '|').map(str::to_owned).collect();
+    match fields.split_first() {
+        Some((first, rest)) if first == tag && rest.len() == parts => Ok(rest.to_vec()),
+        _ => Err(CursorError),
+    }
+}
+
+impl EventCursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("e|{}|{}", time(&self.timestamp), self.id))
+    }
+
+    /// Reads a cursor back.
+    pub fn decode(cursor: &str) -> Result<Self, CursorError> {
+        let parts = decode_parts(cursor, "e", 2)?;
+        Ok(Self {
+            timestamp: parse_time(&parts[0])?,
+            id: parts[1].parse().map_err(|_| CursorError)?,
+        })
+    }
+}
+
+impl SessionCursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        let text = format!(
+            "s|{}|{}|{}",
+            time(&self.first_seen),
+            self.application_id,
+            self.session_id
+        );
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    /// Reads a cursor back (the session id comes last, so it may contain any character).
+    pub fn decode(cursor: &str) -> Result<Self, CursorError> {
+        let parts = decode_parts(cursor, "s", 3)?;
+        let application = Uuid::parse_str(&parts[1]).map_err(|_| CursorError)?;
+        Ok(Self {
+            first_seen: parse_time(&parts[0])?,
+            application_id: application.into(),
+            session_id: parts[2].clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        parse_time(text).expect("valid time")
+    }
+
+    #[test]
+    fn an_event_cursor_reads_back_to_the_same_position_to_the_nanosecond() {
+        let cursor = EventCursor {
+            timestamp: at("2021-01-01T09:15:27.243860123Z"),
+            id: 42,
+        };
+        assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
+    }
+
+    #[test]
+    fn a_session_cursor_keeps_a_session_id_containing_the_separator() {
+        let cursor = SessionCursor {
+            first_seen: at("2021-01-01T09:15:27Z"),
+            application_id: ApplicationId::generate(),
+            session_id: "a|b|c".into(),
+        };
+        assert_eq!(SessionCursor::decode(&cursor.encode()), Ok(cursor));
+    }
+
+    #[test]
+    fn foreign_or_damaged_cursors_are_refused() {
+        let session = SessionCursor {
+            first_seen: at("2021-01-01T09:15:27Z"),
+            application_id: ApplicationId::generate(),
+            session_id: "s".into(),
+        };
+        for bad in ["", "!!", "ZXw", &session.encode(), "ZXx4fDE"] {
+            assert_eq!(EventCursor::decode(bad), Err(CursorError), "cursor {bad:?}");
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Events by any combination of application, session, category, name, user and time range.
+
+use super::{EventCursor, Page, TimeRange, after, paginate, scope_condition};
+use crate::entities::{events, sessions};
+use crate::{ReadScope, Store, StoreError};
+use chrono::{DateTime, Utc};
+use eye_domain::{ApplicationId, Category, EventId, EventName, SessionId, UserId};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use serde_json::Value;
+
+/// Which events to read, and from where.
+#[derive(Debug, Clone)]
+pub struct EventFilter {
+    /// The applications the reader may see (already narrowed to a requested application).
+    pub scope: ReadScope,
+    /// Only this session.
+    pub session_id: Option<SessionId>,
+    /// Only this category.
+    pub category: Option<Category>,
+    /// Only this name.
+    pub name: Option<EventName>,
+    /// Only this user's events.
+    pub user_id: Option<UserId>,
+    /// When the events occurred.
+    pub range: TimeRange,
+    /// Continue after this position.
+    pub after: Option<EventCursor>,
+    /// Page size (1..=[`super::MAX_PAGE_SIZE`]).
+    pub limit: u64,
+}
+
+/// A stored event, as analysts read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    /// Its id.
+    pub event_id: EventId,
+    /// The sender.
+    pub application_id: ApplicationId,
+    /// Its session.
+    pub session_id: String,
+    /// Its category.
+    pub category: String,
+    /// Its name.
+    pub name: String,
+    /// Its payload.
+    pub data: Value,
+    /// When it occurred.
+    pub timestamp: DateTime<Utc>,
+    /// When The Eye accepted it.
+    pub received_at: DateTime<Utc>,
+    /// The user, if sent.
+    pub user_id: Option<String>,
+    /// The device, if sent.
+    pub device_id: Option<String>,
+}
+
+impl From<events::Model> for StoredEvent {
+    fn from(row: events::Model) -> Self {
+        Self {
+            event_id: row.event_id.into(),
+            application_id: row.application_id.into(),
+            session_id: row.session_id,
+            category: row.category,
+            name: row.name,
+            data: row.data,
+            timestamp: row.timestamp,
+            received_at: row.received_at,
+            user_id: row.user_id,
+            device_id: row.device_id,
+        }
+    }
+}
+
+fn filter_condition(filter: &EventFilter, scope: Condition) -> Condition {
+    use events::Column as C;
+    Condition::all()
+        .add(scope)
+        .add_option(
+            filter
+                .session_id
+                .as_ref()
+                .map(|s| C::SessionId.eq(s.as_str())),
+        )
+        .add_option(filter.category.as_ref().map(|c| C::Category.eq(c.as_str())))
+        .add_option(filter.name.as_ref().map(|n| C::Name.eq(n.as_str())))
+        .add_option(filter.user_id.as_ref().map(|u| C::UserId.eq(u.as_str())))
+        .add(filter.range.condition(C::Timestamp))
+        .add_option(filter.after.map(|cursor| {
+            after(
+                vec![Expr::col(C::Timestamp), Expr::col(C::Id)],
+                vec![Expr::val(cursor.timestamp), Expr::val(cursor.id)],
+            )
+        }))
+}
+
+/// The page query: the filter, in index order, one row more than the page to tell if another follows.
+pub(super) fn select_events(filter: &EventFilter, scope: Condition) -> Select<events::Entity> {
+    events::Entity::find()
+        .filter(filter_condition(filter, scope))
+        .order_by_asc(events::Column::Timestamp)
+        .order_by_asc(events::Column::Id)
+        .limit(filter.limit + 1)
+}
+
+impl Store {
+    /// One page of events in the order they occurred (`timestamp`, then storage order).
+    #[tracing::instrument(skip_all, fields(limit = filter.limit), err)]
+    pub async fn query_events(
+        &self,
+        filter: &EventFilter,
+    ) -> Result<Page<StoredEvent, EventCursor>, StoreError> {
+        let scope = self.event_scope(filter).await?;
+        let Some(scope) = scope_condition(&scope, events::Column::ApplicationId) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let rows = select_events(filter, scope).all(&self.db).await?;
+        let page = paginate(rows, filter.limit, |row| EventCursor {
+            timestamp: row.timestamp,
+            id: row.id,
+        });
+        Ok(Page {
+            items: page.items.into_iter().map(StoredEvent::from).collect(),
+            next: page.next,
+        })
+    }
+
+    /// A session id alone does not name a session (applications choose ids freely): narrow the scope to
+    /// the applications that have it, so the `(application_id, session_id, timestamp, id)` index applies.
+    async fn event_scope(&self, filter: &EventFilter) -> Result<ReadScope, StoreError> {
+        let narrow = match (&filter.session_id, &filter.scope) {
+            (Some(session), ReadScope::All) => Some(session),
+            (Some(session), ReadScope::Applications(apps)) if apps.len() > 1 => Some(session),
+            _ => None,
+        };
+        match narrow {
+            Some(session) => Ok(ReadScope::Applications(
+                self.session_applications(session, &filter.scope).await?,
+            )),
+            None => Ok(filter.scope.clone()),
+        }
+    }
+
+    /// The applications within `scope` that have a session with this id.
+    pub async fn session_applications(
+        &self,
+        session: &SessionId,
+        scope: &ReadScope,
+    ) -> Result<Vec<ApplicationId>, StoreError> {
+        let Some(scope) = scope_condition(scope, sessions::Column::ApplicationId) else {
+            return Ok(Vec::new());
+        };
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::SessionId.eq(session.as_str()))
+            .filter(scope)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| row.application_id.into())
+            .collect())
+    }
+}
