@@ -2,6 +2,7 @@
 
 use crate::api::auth::IngestKey;
 use crate::api::body::JsonBody;
+use crate::api::legacy;
 use crate::api::problem::ApiError;
 use crate::api::wire::{self, Accepted, AcceptedOne, EventIn, EventsIn};
 use crate::state::AppState;
@@ -62,6 +63,10 @@ impl IngestApi {
     }
 
     /// Send one event
+    ///
+    /// Also accepts the fitness app's current shape (`user_id`, `device_id`, `type`, `time_stamp`,
+    /// `training_program_id`, ...): a body with `type` and no `category` is mapped to a `fitness` event
+    /// named after its `type`, in the device's session, with an id derived from its content.
     #[oai(path = "/v1/event", method = "post", operation_id = "send_event")]
     async fn send_event(
         &self,
@@ -69,7 +74,12 @@ impl IngestApi {
         auth: IngestKey,
         body: JsonBody<EventIn>,
     ) -> Result<OneAccepted, ApiError> {
-        let event = wire::parse_one(&body.value).map_err(ApiError::Invalid)?;
+        let event = if legacy::is_legacy(&body.value) {
+            legacy::parse(&body.value)
+        } else {
+            wire::parse_one(&body.value)
+        }
+        .map_err(ApiError::Invalid)?;
         let event_id = event.event_id.as_uuid();
         enqueue(&state, auth.0, vec![event]).await?;
         Ok(OneAccepted::Accepted(Json(AcceptedOne { event_id })))

@@ -1,0 +1,167 @@
+//! The notifications the rules decided, with their delivery status (admin token).
+
+use crate::api::problem::{ApiError, FieldError};
+use crate::api::read_auth::ReadAccess;
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use eye_store::{NotificationFilter, NotificationRecord, NotificationStatus, ReadScope};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{Enum, Object, OpenApi, Tags};
+use uuid::Uuid;
+
+#[derive(Tags)]
+enum NotificationTags {
+    /// Notifications decided by the rules, and their delivery.
+    Notifications,
+}
+
+/// The notifications endpoint (read key or admin token).
+pub struct NotificationsApi;
+
+/// Where a notification is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for its (next) delivery attempt.
+    Pending,
+    /// Accepted by the notify service.
+    Delivered,
+    /// Refused for good, or still failing after the last attempt.
+    Failed,
+    /// Recorded while no notify service was configured (`EYE_NOTIFY_URL` unset).
+    Undeliverable,
+}
+
+impl From<Status> for NotificationStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Pending => Self::Pending,
+            Status::Delivered => Self::Delivered,
+            Status::Failed => Self::Failed,
+            Status::Undeliverable => Self::Undeliverable,
+        }
+    }
+}
+
+impl From<NotificationStatus> for Status {
+    fn from(status: NotificationStatus) -> Self {
+        match status {
+            NotificationStatus::Pending => Self::Pending,
+            NotificationStatus::Delivered => Self::Delivered,
+            NotificationStatus::Failed => Self::Failed,
+            NotificationStatus::Undeliverable => Self::Undeliverable,
+        }
+    }
+}
+
+/// A notification and its delivery.
+#[derive(Debug, Object)]
+pub struct NotificationOut {
+    /// Its id, also sent as the `Idempotency-Key` of every delivery attempt.
+    pub id: Uuid,
+    /// The application of the user.
+    pub application_id: Uuid,
+    /// The rule that decided it.
+    pub rule: String,
+    /// The recipient.
+    pub user_id: String,
+    /// The text sent.
+    pub message: String,
+    /// The occasion (`rule:user:event`): one notification per occasion.
+    pub occasion: String,
+    /// The event time at which the occasion arose.
+    pub triggered_at: DateTime<Utc>,
+    /// Delivery status.
+    pub status: Status,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was decided.
+    pub created_at: DateTime<Utc>,
+    /// When the notify service accepted it.
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<NotificationRecord> for NotificationOut {
+    fn from(record: NotificationRecord) -> Self {
+        Self {
+            id: record.id,
+            application_id: record.application_id,
+            rule: record.rule,
+            user_id: record.user_id,
+            message: record.message,
+            occasion: record.occasion,
+            triggered_at: record.triggered_at,
+            status: record.status.into(),
+            attempts: record.attempts,
+            last_error: record.last_error,
+            created_at: record.created_at,
+            delivered_at: record.delivered_at,
+        }
+    }
+}
+
+/// Notifications, newest first.
+#[derive(Debug, Object)]
+pub struct NotificationsPage {
+    /// The notifications.
+    pub notifications: Vec<NotificationOut>,
+}
+
+#[OpenApi(tag = "NotificationTags::Notifications")]
+impl NotificationsApi {
+    /// List notifications, newest first
+    ///
+    /// Every parameter narrows the list; `from` (included) and `to` (excluded) bound `created_at`. Takes a
+    /// read key (which sees only its applications' notifications) or the admin token.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(
+        path = "/v1/notifications",
+        method = "get",
+        operation_id = "list_notifications"
+    )]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        user_id: Query<Option<String>>,
+        rule: Query<Option<String>>,
+        status: Query<Option<Status>>,
+        from: Query<Option<DateTime<Utc>>>,
+        to: Query<Option<DateTime<Utc>>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
+    ) -> Result<Json<NotificationsPage>, ApiError> {
+        if let (Some(from), Some(to)) = (from.0, to.0)
+            && from >= to
+        {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "from",
+                "must be before `to`",
+            )]));
+        }
+        let applications = match auth.0 {
+            ReadScope::All => None,
+            ReadScope::Applications(ids) => Some(ids.iter().map(|id| id.as_uuid()).collect()),
+        };
+        let filter = NotificationFilter {
+            applications,
+            user_id: user_id.0,
+            rule: rule.0,
+            status: status.0.map(NotificationStatus::from),
+            from: from.0,
+            to: to.0,
+            limit: limit.0.unwrap_or(100),
+        };
+        let found = state
+            .store()
+            .list_notifications(&filter)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Json(NotificationsPage {
+            notifications: found.into_iter().map(NotificationOut::from).collect(),
+        }))
+    }
+}

@@ -1,0 +1,68 @@
+//! Starting the notification rules in a worker process: the rule set, the timer sweeper and the
+//! notifier that delivers the outbox.
+
+use crate::Config;
+use anyhow::Context;
+use eye_rules::RuleSet;
+use eye_store::Store;
+use eye_worker::notify::{Notifier, NotifyRetry, NotifySettings};
+use eye_worker::rules::{RuleReactor, SharedClock, Sweeper, SweeperSettings, SystemClock};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Pause between sweeps of due absence timers.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Pause between polls of an idle outbox.
+const NOTIFY_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Longest delay between two delivery attempts.
+const NOTIFY_MAX_DELAY: Duration = Duration::from_secs(300);
+
+/// The rules of `EYE_RULES`, or the built-in seed rules.
+pub fn load_rules(config: &Config) -> anyhow::Result<RuleSet> {
+    let Some(path) = &config.rules else {
+        return RuleSet::seed().context("the built-in rules are invalid");
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read EYE_RULES={}", path.display()))?;
+    RuleSet::from_toml_str(&text).with_context(|| format!("EYE_RULES={}", path.display()))
+}
+
+/// Loads the rules, spawns the sweeper and the notifier, and returns the reactor for the processor.
+pub fn start_rules(
+    config: &Config,
+    store: &Store,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<RuleReactor> {
+    let rules = Arc::new(load_rules(config)?);
+    let clock: SharedClock = Arc::new(SystemClock);
+    let sweeper = Sweeper::new(
+        store.clone(),
+        clock.clone(),
+        SweeperSettings {
+            lateness: config.rule_lateness,
+            interval: SWEEP_INTERVAL,
+        },
+    );
+    tasks.spawn(sweeper.run(shutdown.clone()));
+    let notifier = Notifier::new(store.clone(), clock, notify_settings(config))?;
+    tasks.spawn(notifier.run(shutdown.clone()));
+    Ok(RuleReactor::new(store.clone(), rules))
+}
+
+fn notify_settings(config: &Config) -> NotifySettings {
+    NotifySettings {
+        url: config.notify_url.clone(),
+        timeout: config.notify_timeout,
+        poll_interval: NOTIFY_POLL_INTERVAL,
+        retry: NotifyRetry {
+            max_attempts: config.notify_max_attempts,
+            min_delay: config.notify_retry_delay,
+            max_delay: NOTIFY_MAX_DELAY.max(config.notify_retry_delay),
+        },
+    }
+}
