@@ -6,6 +6,9 @@ use sea_orm_migration::prelude::{MigrationTrait, MigratorTrait, async_trait};
 mod m20261122_000001_applications;
 mod m20261122_000002_events;
 mod m20261122_000003_ingest_errors;
+mod m20261122_000004_event_types;
+mod m20261122_000005_queries;
+mod m20261122_000006_notifications;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -17,6 +20,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_applications::Migration),
             Box::new(m20261122_000002_events::Migration),
             Box::new(m20261122_000003_ingest_errors::Migration),
+            Box::new(m20261122_000004_event_types::Migration),
+            Box::new(m20261122_000005_queries::Migration),
+            Box::new(m20261122_000006_notifications::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! validated at start with an error naming the variable.
 
 use clap::Args;
+use eye_validation::UnknownEventPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,11 @@ pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "EYE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// Where a worker-only process (`eye worker`) serves `/health`, `/ready` and `/metrics`; unset, it
+    /// serves nothing. (`serve` and `api` expose them on `EYE_BIND`.)
+    #[arg(long, env = "EYE_OPS_BIND")]
+    pub ops_bind: Option<SocketAddr>,
 
     /// Database: `postgres://…` or `sqlite://…` (the embedded default lives under ./data/).
     #[arg(
@@ -57,14 +63,49 @@ pub struct Config {
     #[arg(long, env = "EYE_NOTIFY_URL")]
     pub notify_url: Option<String>,
 
+    /// Longest wait for the notification service to answer one delivery attempt.
+    #[arg(long, env = "EYE_NOTIFY_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub notify_timeout: Duration,
+
+    /// Delivery attempts per notification (the first included) before it is marked `failed`.
+    #[arg(long, env = "EYE_NOTIFY_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub notify_max_attempts: u32,
+
+    /// Delay after the first failed delivery; it doubles per attempt (with jitter), up to 5 minutes.
+    #[arg(long, env = "EYE_NOTIFY_RETRY_DELAY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub notify_retry_delay: Duration,
+
+    /// A notification rules file (TOML, see `rules/rules.toml`); unset: the built-in seed rules.
+    #[arg(long, env = "EYE_RULES")]
+    pub rules: Option<PathBuf>,
+
+    /// How long past an absence rule's deadline to wait for late events before notifying by the wall clock.
+    #[arg(long, env = "EYE_RULE_LATENESS", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub rule_lateness: Duration,
+
     /// How long a verified ingest key is trusted before it is checked again (bounds revocation delay
     /// across processes; revocation through this process takes effect at once).
     #[arg(long, env = "EYE_AUTH_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]
     pub auth_cache_ttl: Duration,
 
+    /// What happens to events of a type without a schema: `accept` (stored, counted as unregistered)
+    /// or `reject` (recorded in the errors as `unknown_event_type`).
+    #[arg(long, env = "EYE_UNKNOWN_EVENTS", default_value = "accept", value_parser = parse_unknown_policy)]
+    pub unknown_events: UnknownEventPolicy,
+
+    /// How far in the future (after clock-skew correction) an event's timestamp may lie.
+    #[arg(long, env = "EYE_MAX_CLOCK_SKEW", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_clock_skew: Duration,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+}
+
+fn parse_unknown_policy(value: &str) -> Result<UnknownEventPolicy, String> {
+    value
+        .parse()
+        .map_err(|_| format!("expected `accept` or `reject`, got {value:?}"))
 }
 
 impl Config {

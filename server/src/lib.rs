@@ -3,17 +3,22 @@
 pub mod api;
 pub mod config;
 pub mod metrics;
+pub mod rules;
 pub mod state;
 
 pub use config::Config;
 
 use anyhow::Context;
 use api::auth::KeyCache;
+use chrono::TimeDelta;
 use eye_store::{Store, StoreOptions};
+use eye_validation::SharedSchemaRegistry;
 use eye_worker::{
-    Processor, Queue, QueueBackend, QueueConfig, RetrySettings, WorkerMetrics, WorkerOptions,
+    Processor, Queue, QueueBackend, QueueConfig, Validator, WorkerMetrics, WorkerOptions,
 };
 use metrics::ApiMetrics;
+use poem::EndpointExt;
+use poem::endpoint::BoxEndpoint;
 use poem::listener::TcpAcceptor;
 use prometheus_client::registry::Registry;
 use state::{AppState, AppStateParts};
@@ -81,8 +86,11 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     worker_metrics.register(&mut registry);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    let validator = start_validation(config, &store, &shutdown, &mut tasks).await?;
     if role.runs_workers() {
-        let processor = Processor::new(store.clone(), worker_metrics, RetrySettings::default());
+        let reactor = rules::start_rules(config, &store, &shutdown, &mut tasks)?;
+        let processor =
+            Processor::new(store.clone(), validator.clone(), worker_metrics).with_rules(reactor);
         let options = WorkerOptions {
             concurrency: usize::from(config.worker_concurrency),
         };
@@ -93,11 +101,35 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
             shutdown.clone(),
         ));
     }
-    let addr = if role.serves_http() {
-        let state = app_state(config, store, queue, registry);
-        Some(serve_http(config.bind, state, shutdown.clone(), &mut tasks).await?)
-    } else {
-        None
+    let state = app_state(
+        config,
+        StateDeps {
+            store,
+            queue,
+            registry,
+            validator,
+        },
+    );
+    let addr = match (role.serves_http(), config.ops_bind) {
+        (true, _) => Some(
+            serve_http(
+                config.bind,
+                api::routes(state).map_to_response().boxed(),
+                &shutdown,
+                &mut tasks,
+            )
+            .await?,
+        ),
+        (false, Some(ops)) => Some(
+            serve_http(
+                ops,
+                api::ops_routes(state).map_to_response().boxed(),
+                &shutdown,
+                &mut tasks,
+            )
+            .await?,
+        ),
+        (false, None) => None,
     };
     Ok(Service {
         addr,
@@ -140,12 +172,51 @@ fn queue_config(config: &Config) -> QueueConfig {
     }
 }
 
-fn app_state(config: &Config, store: Store, queue: Queue, mut registry: Registry) -> AppState {
+/// Publishes the built-in schemas, loads the registry and keeps it fresh; the validator reads it.
+async fn start_validation(
+    config: &Config,
+    store: &Store,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Validator> {
+    eye_worker::seed_builtin_schemas(store)
+        .await
+        .context("cannot publish the built-in schemas")?;
+    let registry = eye_worker::load_registry(store)
+        .await
+        .context("cannot load the schema registry")?;
+    let shared = SharedSchemaRegistry::new(registry);
+    tasks.spawn(eye_worker::keep_registry_fresh(
+        store.clone(),
+        shared.clone(),
+        shutdown.clone(),
+    ));
+    let max_skew =
+        TimeDelta::from_std(config.max_clock_skew).context("EYE_MAX_CLOCK_SKEW is too large")?;
+    Ok(Validator::new(shared, config.unknown_events, max_skew))
+}
+
+/// What the HTTP state is built from.
+struct StateDeps {
+    store: Store,
+    queue: Queue,
+    registry: Registry,
+    validator: Validator,
+}
+
+fn app_state(config: &Config, deps: StateDeps) -> AppState {
+    let StateDeps {
+        store,
+        queue,
+        mut registry,
+        validator,
+    } = deps;
     let metrics = ApiMetrics::default();
     metrics.register(&mut registry);
     AppState::new(AppStateParts {
         store,
         queue,
+        validator,
         keys: KeyCache::new(config.auth_cache_ttl),
         metrics,
         registry,
@@ -156,16 +227,16 @@ fn app_state(config: &Config, store: Store, queue: Queue, mut registry: Registry
 
 async fn serve_http(
     bind: SocketAddr,
-    state: AppState,
-    shutdown: CancellationToken,
+    app: BoxEndpoint<'static>,
+    shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("cannot listen on EYE_BIND={bind}"))?;
+        .with_context(|| format!("cannot listen on {bind} (EYE_BIND / EYE_OPS_BIND)"))?;
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
-    let app = api::routes(state);
+    let shutdown = shutdown.clone();
     tasks.spawn(async move {
         let server = poem::Server::new_with_acceptor(acceptor);
         let stopped = shutdown.cancelled_owned();

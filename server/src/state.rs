@@ -3,7 +3,7 @@
 use crate::api::auth::KeyCache;
 use crate::metrics::ApiMetrics;
 use eye_store::{KeyHash, Store};
-use eye_worker::Queue;
+use eye_worker::{Queue, Validator};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: Store,
     queue: Queue,
+    validator: Validator,
     keys: KeyCache,
     metrics: ApiMetrics,
     registry: Registry,
@@ -27,6 +28,8 @@ pub struct AppStateParts {
     pub store: Store,
     /// The queue.
     pub queue: Queue,
+    /// Judges events (for replays of recorded errors).
+    pub validator: Validator,
     /// Ingest-key cache.
     pub keys: KeyCache,
     /// API metrics (already registered in `registry`).
@@ -45,6 +48,7 @@ impl AppState {
         Self(Arc::new(Inner {
             store: parts.store,
             queue: parts.queue,
+            validator: parts.validator,
             keys: parts.keys,
             metrics: parts.metrics,
             registry: parts.registry,
@@ -61,6 +65,11 @@ impl AppState {
     /// The queue.
     pub fn queue(&self) -> &Queue {
         &self.0.queue
+    }
+
+    /// Judges events against the current schemas.
+    pub fn validator(&self) -> &Validator {
+        &self.0.validator
     }
 
     /// Ingest-key cache.

@@ -5,15 +5,26 @@
 mod applications;
 mod entities;
 mod error;
+mod event_types;
 mod events;
 mod ingest_errors;
 mod keys;
+mod notifications;
+pub mod queries;
+mod read_keys;
+mod rule_state;
 
 pub use applications::{Application, CreatedApplication};
 pub use error::StoreError;
-pub use events::{InsertOutcome, StoredBatch};
-pub use ingest_errors::{IngestErrorRecord, RejectReason};
+pub use event_types::{EventTypeSchema, Published, RegistryRevision};
+pub use events::{EventRecord, InsertOutcome, StoredBatch};
+pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
+pub use notifications::{
+    DeliveryResult, NotificationFilter, NotificationRecord, NotificationStatus,
+};
+pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
+pub use rule_state::{EventCursor, RuleEventRow, RuleUpdate, StoredRuleState, UserKey};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;

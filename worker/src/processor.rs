@@ -1,10 +1,14 @@
 //! What a worker does with a queued batch: store it, exactly once, or record why it could not.
 
 use crate::metrics::WorkerMetrics;
+use crate::rules::RuleReactor;
+use crate::validate::{Judged, Validator};
 use apalis::prelude::Data;
 use backon::{ExponentialBuilder, Retryable};
 use eye_domain::{Failure, IngestBatch, NewEvent};
-use eye_store::{IngestErrorRecord, InsertOutcome, RejectReason, Store, StoreError, StoredBatch};
+use eye_store::{
+    EventRecord, IngestErrorRecord, InsertOutcome, RejectReason, Store, StoreError, StoredBatch,
+};
 use std::time::Duration;
 
 /// A batch could not be processed now; the queue keeps the job and tries it again later.
@@ -43,8 +47,10 @@ impl Default for RetrySettings {
 #[derive(Clone)]
 pub struct Processor {
     store: Store,
+    validator: Validator,
     metrics: WorkerMetrics,
     retry: RetrySettings,
+    rules: Option<RuleReactor>,
 }
 
 /// The apalis job function.
@@ -56,41 +62,80 @@ pub async fn handle_batch(
 }
 
 impl Processor {
-    /// A processor storing into `store` and reporting into `metrics`.
-    pub fn new(store: Store, metrics: WorkerMetrics, retry: RetrySettings) -> Self {
+    /// A processor validating with `validator`, storing into `store`, reporting into `metrics`.
+    pub fn new(store: Store, validator: Validator, metrics: WorkerMetrics) -> Self {
         Self {
             store,
+            validator,
             metrics,
-            retry,
+            retry: RetrySettings::default(),
+            rules: None,
         }
     }
 
-    /// Stores the batch in one transaction. If the database refuses the batch as a whole (not a passing
-    /// failure), stores its events one by one so a single bad event cannot block the rest, and records
-    /// the ones refused.
+    /// Feeds every newly stored event to the notification rules.
+    pub fn with_rules(mut self, rules: RuleReactor) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// Evaluates the newly stored events (never duplicates). Failures are logged, not returned: the events
+    /// are stored, so a retried job would find only duplicates; the user's next event catches up instead,
+    /// since the reactor evaluates every stored event after the user's rule cursor.
+    async fn react(&self, batch: &IngestBatch, outcome: &InsertOutcome) {
+        let Some(rules) = &self.rules else { return };
+        let result = (|| rules.react(batch.application_id, &batch.events, &outcome.inserted))
+            .retry(self.backoff())
+            .when(StoreError::is_transient)
+            .await;
+        if let Err(err) = result {
+            tracing::error!(error = %err, "evaluating the notification rules failed");
+        }
+    }
+
+    /// Replaces the retry budget for transient storage failures.
+    pub fn with_retry(mut self, retry: RetrySettings) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Judges the batch's events, then stores the valid ones and records the refused ones in one
+    /// transaction. If the database refuses the batch as a whole (not a passing failure), stores its events
+    /// one by one so that a single bad event cannot block the rest, and records the ones refused.
     #[tracing::instrument(skip_all, fields(job = %batch.job_id, events = batch.events.len()), err)]
     pub async fn process(&self, batch: &IngestBatch) -> Result<InsertOutcome, ProcessError> {
-        let outcome = match self.store_with_retry(batch, &batch.events).await {
+        let judged = self.validator.judge(batch);
+        let outcome = match self
+            .store_with_retry(batch, &judged.valid, &judged.refused)
+            .await
+        {
             Ok(outcome) => outcome,
             Err(err) if err.is_transient() => return Err(ProcessError::StorageUnavailable(err)),
             Err(err) => {
                 tracing::warn!(error = %err, "batch refused; storing its events one by one");
-                self.store_one_by_one(batch).await?
+                self.store_one_by_one(batch, &judged).await?
             }
         };
-        self.metrics.record_stored(batch, outcome);
+        self.react(batch, &outcome).await;
+        self.metrics.record_stored(batch, &outcome);
+        self.metrics.record_unregistered(judged.unregistered);
+        for refused in &judged.refused {
+            self.metrics.record_refused(refused.reason, 1);
+        }
         Ok(outcome)
     }
 
     async fn store_with_retry(
         &self,
         batch: &IngestBatch,
-        events: &[NewEvent],
+        events: &[EventRecord<'_>],
+        refused: &[IngestErrorRecord],
     ) -> Result<InsertOutcome, StoreError> {
         let stored = StoredBatch {
             application_id: batch.application_id,
             received_at: batch.received_at,
             events,
+            refused,
         };
         (|| self.store.insert_events(stored))
             .retry(self.backoff())
@@ -99,23 +144,31 @@ impl Processor {
             .await
     }
 
-    async fn store_one_by_one(&self, batch: &IngestBatch) -> Result<InsertOutcome, ProcessError> {
+    async fn store_one_by_one(
+        &self,
+        batch: &IngestBatch,
+        judged: &Judged<'_>,
+    ) -> Result<InsertOutcome, ProcessError> {
         let mut total = InsertOutcome::default();
-        let mut refused = Vec::new();
-        for event in &batch.events {
+        let mut refused = judged.refused.clone();
+        for record in &judged.valid {
             match self
-                .store_with_retry(batch, std::slice::from_ref(event))
+                .store_with_retry(batch, std::slice::from_ref(record), &[])
                 .await
             {
-                Ok(outcome) => total = total + outcome,
+                Ok(outcome) => {
+                    total.inserted.extend(outcome.inserted);
+                    total.duplicates += outcome.duplicates;
+                }
                 Err(err) if err.is_transient() => {
                     return Err(ProcessError::StorageUnavailable(err));
                 }
-                Err(err) => refused.push(refusal(batch, event, &err)),
+                Err(err) => refused.push(storage_refusal(batch, record.event, &err)),
             }
         }
+        let storage_refused = refused.len() - judged.refused.len();
         self.metrics
-            .record_refused(RejectReason::StorageRejected, refused.len());
+            .record_refused(RejectReason::StorageRejected, storage_refused);
         self.store
             .record_ingest_errors(&refused)
             .await
@@ -132,11 +185,12 @@ impl Processor {
     }
 }
 
-fn refusal(batch: &IngestBatch, event: &NewEvent, err: &StoreError) -> IngestErrorRecord {
+fn storage_refusal(batch: &IngestBatch, event: &NewEvent, err: &StoreError) -> IngestErrorRecord {
     IngestErrorRecord {
         application_id: batch.application_id,
         job_id: batch.job_id,
-        event_id: Some(event.event_id),
+        event_id: event.event_id,
+        event_type: event.event_type.clone(),
         reason: RejectReason::StorageRejected,
         detail: err.to_string(),
         raw: serde_json::to_value(event).unwrap_or_default(),
@@ -174,8 +228,8 @@ mod tests {
             "name": "n", "data": {}, "timestamp": "2021-01-01T00:00:00Z"
         }))
         .expect("valid event");
-        let record = refusal(&batch, &event, &StoreError::Database(sea_orm_err()));
-        assert_eq!(record.event_id, Some(event.event_id));
+        let record = storage_refusal(&batch, &event, &StoreError::Database(sea_orm_err()));
+        assert_eq!(record.event_id, event.event_id);
         assert_eq!(record.reason.as_str(), "storage_rejected");
         assert_eq!(record.raw["session_id"], "s");
     }

@@ -59,6 +59,13 @@ pub struct IngestKey(pub ApplicationId);
 
 async fn check_ingest_key(req: &Request, bearer: Bearer) -> poem::Result<ApplicationId> {
     let state = state(req)?;
+    if eye_store::ApiKey::looks_like_read_key(&bearer.token) {
+        return Err(
+            crate::api::read_auth::refuse_read_key_on_ingest(state, &bearer.token)
+                .await
+                .into(),
+        );
+    }
     let application = state
         .keys()
         .application_for(state.store(), &bearer.token)

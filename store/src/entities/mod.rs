@@ -5,6 +5,10 @@
 
 pub mod api_keys;
 pub mod applications;
+pub mod event_types;
 pub mod events;
 pub mod ingest_errors;
+pub mod notifications;
+pub mod read_keys;
+pub mod rule_states;
 pub mod sessions;

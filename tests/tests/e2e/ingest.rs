@@ -167,7 +167,7 @@ async fn an_event_the_database_refuses_is_recorded_and_its_batch_still_stored() 
     let app = TestApp::start(Backend::PostgresRedis).await?;
     let (good, bad) = (Uuid::now_v7(), Uuid::now_v7());
     let mut refused = event(bad, "nul", 2);
-    refused["data"] = json!({ "note": "a\u{0}b" });
+    refused["data"] = json!({ "host": "example.com", "path": "/", "note": "a\u{0}b" });
     let response = app
         .post_events(json!([event(good, "nul", 1), refused]))
         .await?;

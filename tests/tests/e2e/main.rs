@@ -3,7 +3,11 @@
 
 mod auth;
 mod ingest;
+mod notifications;
+mod notify_server;
 mod openapi;
+mod queries;
 mod queue;
 mod sdk;
 mod support;
+mod validation;

@@ -89,7 +89,9 @@ fn one_event_batch(application_id: ApplicationId, i: u32) -> anyhow::Result<Inge
 async fn a_backlog_of_50000_jobs_built_while_no_worker_runs_drains_completely() -> anyhow::Result<()>
 {
     const JOBS: u32 = 50_000;
-    let isolation = Isolation::new(Backend::PostgresRedis).await?;
+    let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
+    // A worker-only process serves its metrics on EYE_OPS_BIND.
+    isolation.config.ops_bind = Some("127.0.0.1:0".parse()?);
     let store = eye_server::open_store(&isolation.config).await?;
     let application = store.create_application("backlog").await?.application.id;
     let conn = apalis_redis::connect(redis_url()).await?;
@@ -111,6 +113,10 @@ async fn a_backlog_of_50000_jobs_built_while_no_worker_runs_drains_completely() 
         app.count("SELECT CAST(COALESCE(SUM(event_count), 0) AS BIGINT) FROM sessions")
             .await?,
         i64::from(JOBS)
+    );
+    assert_eq!(
+        app.metric("eye_events_stored_total").await?,
+        f64::from(JOBS)
     );
     app.stop().await
 }

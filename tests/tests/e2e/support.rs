@@ -124,6 +124,19 @@ async fn delete_redis_keys(pattern: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With `RUST_LOG` set, the service's logs go to the test output (shown for failing tests).
+fn init_tracing() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("RUST_LOG").is_some() {
+        INIT.call_once(|| {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        });
+    }
+}
+
 /// A running service plus an HTTP client and one registered application.
 pub struct TestApp {
     pub base: String,
@@ -144,6 +157,7 @@ impl TestApp {
 
     /// Starts with a prepared isolation (e.g. a config pointing at a proxy).
     pub async fn start_with(isolation: Isolation, role: Role) -> anyhow::Result<Self> {
+        init_tracing();
         let service = eye_server::start(&isolation.config, role).await?;
         let store = eye_server::open_store(&isolation.config).await?;
         let base = service
