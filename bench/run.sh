@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The whole benchmark on this machine, in one run:
+#   a fresh PostgreSQL database and a fresh Redis queue name, `eye api` + `eye worker` (release build),
+#   an application created over HTTP, then `eye-bench run` (every phase) writing bench/results/<stamp>.json.
+# Extra arguments go to `eye-bench run`, e.g. `bench/run.sh --connections 64 --accept-duration 10s`.
+#
+# Environment (all optional):
+#   CARGO_TARGET_DIR      where the release binaries are built (default: ./target)
+#   EYE_BENCH_NO_BUILD=1  use the binaries as they are
+#   EYE_BIN, EYE_BENCH_BIN  explicit binaries (default: $CARGO_TARGET_DIR/release/{eye,eye-bench})
+#   EYE_BENCH_PG          server URL without database (default: postgres://postgres@127.0.0.1:5432)
+#   EYE_REDIS_URL         default: redis://127.0.0.1:6379
+#   EYE_BENCH_PORT        the API's port (default: 18080)
+#   EYE_BENCH_OUT         the JSON report (default: bench/results/<stamp>.json)
+#   EYE_BENCH_DB_PARAMS   query string appended to the service's database URL, e.g. sslmode=disable
+#   EYE_BENCH_KEEP_DB=1   keep the database afterwards (it is dropped by default)
+#   EYE_WORKER_CONCURRENCY, EYE_DATABASE_MAX_CONNECTIONS, ...: passed through to the service
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+eye_bin=${EYE_BIN:-$target_dir/release/eye}
+bench_bin=${EYE_BENCH_BIN:-$target_dir/release/eye-bench}
+pg=${EYE_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+redis_url=${EYE_REDIS_URL:-redis://127.0.0.1:6379}
+port=${EYE_BENCH_PORT:-18080}
+stamp=$(date -u +%Y%m%dt%H%M%Sz)
+db=eye_bench_$stamp
+queue=eye:bench:$stamp
+token=bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+out=${EYE_BENCH_OUT:-$root/bench/results/$stamp.json}
+logs=${TMPDIR:-/tmp}/eye-bench-$stamp
+base=http://127.0.0.1:$port
+mkdir -p "$logs" "$root/bench/results"
+
+if [[ "${EYE_BENCH_NO_BUILD:-}" != 1 ]]; then
+    echo "building release binaries (cargo may wait for the target directory lock)" >&2
+    (cd "$root" && cargo build --release -p eye-server -p eye-bench)
+fi
+
+api_pid= worker_pid=
+cleanup() {
+    for pid in $api_pid $worker_pid; do kill "$pid" 2>/dev/null || true; done
+    for pid in $api_pid $worker_pid; do wait "$pid" 2>/dev/null || true; done
+    redis-cli -u "$redis_url" --scan --pattern "$queue*" | xargs -r -n 500 redis-cli -u "$redis_url" del >/dev/null || true
+    if [[ "${EYE_BENCH_KEEP_DB:-}" != 1 ]]; then
+        psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db" || true
+    else
+        echo "kept database $db" >&2
+    fi
+    echo "service logs: $logs" >&2
+}
+trap cleanup EXIT
+
+psql -q "$pg/postgres" -c "CREATE DATABASE $db"
+db_url=$pg/$db${EYE_BENCH_DB_PARAMS:+?$EYE_BENCH_DB_PARAMS}
+export EYE_DATABASE_URL=$db_url EYE_REDIS_URL=$redis_url EYE_QUEUE_NAME=$queue EYE_ADMIN_TOKEN=$token
+# The SQLite queue is unused with Redis, but its directory is created at start: keep it out of the tree.
+export EYE_BIND=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn} EYE_QUEUE_PATH=$logs/queue.db
+"$eye_bin" migrate
+"$eye_bin" api >"$logs/api.log" 2>&1 &
+api_pid=$!
+"$eye_bin" worker >"$logs/worker.log" 2>&1 &
+worker_pid=$!
+
+for _ in $(seq 1 100); do
+    curl -sf "$base/ready" >/dev/null && break
+    sleep 0.2
+done
+curl -sf "$base/ready" >/dev/null || { echo "the API did not become ready; see $logs" >&2; exit 1; }
+
+app=$(curl -sf -X POST "$base/v1/admin/applications" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "{\"name\": \"bench-$stamp\"}")
+echo "database $db_url, queue $queue, api pid $api_pid, worker pid $worker_pid, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+EYE_BENCH_KEY=$(jq -r .ingest_key <<<"$app") \
+EYE_BENCH_APPLICATION=$(jq -r .id <<<"$app") \
+EYE_BENCH_DATABASE_URL=$pg/$db \
+EYE_BENCH_URL=$base \
+    "$bench_bin" run --api-pid "$api_pid" --worker-pid "$worker_pid" --out "$out" "$@"
