@@ -42,7 +42,11 @@ impl Isolation {
     /// A fresh database and queue name for one test.
     pub async fn new(backend: Backend) -> anyhow::Result<Self> {
         let id = Uuid::new_v4().simple().to_string();
-        let dir = tempfile::tempdir()?;
+        // EYE_TEST_KEEP keeps the SQLite files of embedded tests for a post-mortem.
+        let dir = tempfile::Builder::new()
+            .prefix("eye-test-")
+            .disable_cleanup(std::env::var_os("EYE_TEST_KEEP").is_some())
+            .tempdir()?;
         let mut config = Config::from_env()?;
         config.bind = "127.0.0.1:0".parse()?;
         config.admin_token = Some(ADMIN_TOKEN.into());
