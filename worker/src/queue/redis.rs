@@ -3,7 +3,7 @@
 use super::{QueueConfig, QueueError};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
-use apalis::prelude::{TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Event, EventListenerExt, TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::{Config, RedisStorage};
 use eye_domain::IngestBatch;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -129,10 +129,16 @@ impl RedisQueue {
         tracing::info!(promoted, "promoted due jobs before starting the worker");
         let sweeper = self.sweep_until(run.shutdown.clone());
         let stop = run.stop_signal();
+        let liveness = run.liveness.clone();
         let backend = self.storage.clone();
         let worker = WorkerBuilder::new(run.name)
             .backend(backend)
             .concurrency(run.concurrency)
+            .on_event(move |_, event| {
+                if matches!(event, Event::HeartBeat | Event::Success(_)) {
+                    liveness.alive();
+                }
+            })
             .data(run.processor)
             .build(handle_batch);
         let (result, ()) = tokio::join!(worker.run_until(stop), sweeper);

@@ -3,7 +3,7 @@
 use super::{QueueConfig, QueueError};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
-use apalis::prelude::{TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Event, EventListenerExt, TaskSink, WorkerBuilder, WorkerBuilderExt};
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
 use eye_domain::IngestBatch;
 use std::path::Path;
@@ -94,10 +94,16 @@ impl SqliteQueue {
     /// Runs one apalis worker over this queue until `shutdown` fires or the worker fails.
     pub(crate) async fn run_worker(&self, run: WorkerRun) -> Result<(), QueueError> {
         let stop = run.stop_signal();
+        let liveness = run.liveness.clone();
         let backend = self.storage.clone();
         let worker = WorkerBuilder::new(run.name)
             .backend(backend)
             .concurrency(run.concurrency)
+            .on_event(move |_, event| {
+                if matches!(event, Event::HeartBeat | Event::Success(_)) {
+                    liveness.alive();
+                }
+            })
             .data(run.processor)
             .build(handle_batch);
         worker
