@@ -86,6 +86,8 @@ pub struct StoredIngestError {
 /// Which errors to list or replay.
 #[derive(Debug, Clone, Default)]
 pub struct ErrorFilter {
+    /// Only these applications (`None`: all).
+    pub applications: Option<Vec<ApplicationId>>,
     /// Only this reason.
     pub reason: Option<RejectReason>,
     /// Only this category.
@@ -183,7 +185,10 @@ impl Store {
             .apply_if(filter.name.clone(), |q, n| q.filter(C::Name.eq(n)))
             .apply_if(filter.from, |q, from| q.filter(C::RecordedAt.gte(from)))
             .apply_if(filter.to, |q, to| q.filter(C::RecordedAt.lt(to)))
-            .apply_if(filter.before_id, |q, id| q.filter(C::Id.lt(id)));
+            .apply_if(filter.before_id, |q, id| q.filter(C::Id.lt(id)))
+            .apply_if(filter.applications.as_ref(), |q, apps| {
+                q.filter(C::ApplicationId.is_in(apps.iter().map(ApplicationId::as_uuid)))
+            });
         if filter.unresolved_only {
             query = query.filter(C::ResolvedAt.is_null());
         }

@@ -2,11 +2,12 @@
 
 use crate::api::auth::AdminToken;
 use crate::api::problem::{ApiError, FieldError};
+use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use eye_store::{ErrorFilter, RejectReason, StoredIngestError};
+use eye_store::{ErrorFilter, ReadScope, RejectReason, StoredIngestError};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -163,12 +164,14 @@ impl Filters {
 #[OpenApi(tag = "ErrorTags::Errors")]
 impl ErrorsApi {
     /// List refused events, newest first
+    ///
+    /// A read key sees only its applications' errors; the admin token sees all.
     #[allow(clippy::too_many_arguments)] // one per query filter, as poem-openapi extracts them
     #[oai(path = "/v1/errors", method = "get", operation_id = "list_errors")]
     async fn list(
         &self,
         state: Data<&AppState>,
-        _auth: AdminToken,
+        auth: ReadAccess,
         reason: Query<Option<Reason>>,
         category: Query<Option<String>>,
         name: Query<Option<String>>,
@@ -186,6 +189,10 @@ impl ErrorsApi {
         };
         let mut filter = filters.into_filter()?;
         filter.before_id = cursor.0.as_deref().map(decode_cursor).transpose()?;
+        filter.applications = match auth.0 {
+            ReadScope::All => None,
+            ReadScope::Applications(ids) => Some(ids),
+        };
         let limit = limit.0.unwrap_or(100);
         let errors = state
             .store()

@@ -236,3 +236,62 @@ async fn unknown_types_are_stored_or_recorded_as_the_policy_says() -> anyhow::Re
     assert_eq!(rejecting.count("SELECT COUNT(*) FROM events").await?, 0);
     rejecting.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_key_sees_only_its_applications_errors() -> anyhow::Result<()> {
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let other = app.create_application("other").await?;
+    let other_key = other["ingest_key"].as_str().unwrap_or_default().to_owned();
+    let bad = |id| {
+        json!([{"event_id": id, "session_id": "s", "category": "page interaction",
+        "name": "pageview", "data": {}, "timestamp": Utc::now().to_rfc3339()}])
+    };
+    assert_eq!(
+        app.post_events(bad(Uuid::now_v7())).await?.status(),
+        StatusCode::ACCEPTED
+    );
+    let from_other = app
+        .http
+        .post(format!("{}/v1/events", app.base))
+        .bearer_auth(&other_key)
+        .json(&json!({ "events": bad(Uuid::now_v7()) }))
+        .send()
+        .await?;
+    assert_eq!(from_other.status(), StatusCode::ACCEPTED);
+    app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 2)
+        .await?;
+
+    let created: Value = app
+        .http
+        .post(format!("{}/v1/admin/read-keys", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "web analysts", "application_ids": [app.application_id]}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let read_key = created["read_key"].as_str().unwrap_or_default();
+    let page: Value = app
+        .http
+        .get(format!("{}/v1/errors", app.base))
+        .bearer_auth(read_key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seen: Vec<&str> = page["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["application_id"].as_str())
+        .collect();
+    assert_eq!(seen, [app.application_id.as_str()], "{page}");
+    let as_ingest = app
+        .http
+        .get(format!("{}/v1/errors", app.base))
+        .bearer_auth(&other_key)
+        .send()
+        .await?;
+    assert_eq!(as_ingest.status(), StatusCode::FORBIDDEN);
+    app.stop().await
+}
