@@ -63,6 +63,9 @@ impl QueueConfig {
     }
 }
 
+/// Jobs a worker fetches per poll (apalis' default is 10): fewer round trips between a busy worker's jobs.
+pub(crate) const FETCH_BATCH: usize = 64;
+
 /// How long a silent worker keeps its jobs before they are handed to another.
 const ORPHAN_AFTER: Duration = Duration::from_secs(30);
 

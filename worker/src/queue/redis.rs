@@ -43,7 +43,8 @@ impl RedisQueue {
         let apalis_config = Config::default()
             .queue(&config.name)
             .heartbeat_interval(config.heartbeat_interval())
-            .missed_heartbeats(config.missed_heartbeats());
+            .missed_heartbeats(config.missed_heartbeats())
+            .batch_size(super::FETCH_BATCH);
         let storage = RedisStorage::new(conn.clone()).with_config(apalis_config.clone());
         Ok(Self {
             storage,

@@ -54,7 +54,8 @@ impl SqliteQueue {
             Config::default()
                 .queue(&config.name)
                 .heartbeat_interval(config.heartbeat_interval())
-                .missed_heartbeats(config.missed_heartbeats()),
+                .missed_heartbeats(config.missed_heartbeats())
+                .batch_size(super::FETCH_BATCH),
         );
         Ok(Self {
             storage,
