@@ -4,7 +4,7 @@ use crate::entities::event_types;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::EventType;
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, Func, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
@@ -41,27 +41,35 @@ pub struct RegistryRevision {
 }
 
 impl Store {
-    /// Stores `schema` as the next version of `event_type`.
+    /// Stores `schema` as the next version of `event_type`. Concurrent publishers of one type each get
+    /// their own version: a lost race on the version number is retried.
     #[tracing::instrument(skip(self, schema), fields(event_type = %event_type), err)]
     pub async fn publish_schema(
         &self,
         event_type: &EventType,
         schema: Value,
     ) -> Result<Published, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self.try_publish(event_type, &schema).await {
+                Err(StoreError::Database(err)) if is_unique_violation(&err) && attempt < 5 => {
+                    attempt += 1
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_publish(
+        &self,
+        event_type: &EventType,
+        schema: &Value,
+    ) -> Result<Published, StoreError> {
         let txn = self.db.begin().await?;
         let versions = versions_of(&txn, event_type).await?;
         let live = versions.iter().any(|v| v.retired_at.is_none());
         let version = versions.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        let row = event_types::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            category: Set(event_type.category.as_str().to_owned()),
-            name: Set(event_type.name.as_str().to_owned()),
-            version: Set(version),
-            schema: Set(schema),
-            created_at: Set(Utc::now()),
-            retired_at: Set(None),
-        };
-        event_types::Entity::insert(row)
+        event_types::Entity::insert(new_version(event_type, version, schema.clone()))
             .exec_without_returning(&txn)
             .await?;
         txn.commit().await?;
@@ -73,17 +81,28 @@ impl Store {
         })
     }
 
-    /// Publishes `schema` as version 1 unless the type has any version already (built-in schemas at start).
+    /// Publishes `schema` as version 1 unless the type has a version already (built-in schemas at start).
+    /// Safe when several processes start at once: only one version 1 is stored. Answers whether it was.
     pub async fn seed_schema(
         &self,
         event_type: &EventType,
         schema: Value,
     ) -> Result<bool, StoreError> {
-        if versions_of(&self.db, event_type).await?.is_empty() {
-            self.publish_schema(event_type, schema).await?;
-            return Ok(true);
+        if !versions_of(&self.db, event_type).await?.is_empty() {
+            return Ok(false);
         }
-        Ok(false)
+        let conflict = OnConflict::columns([
+            event_types::Column::Category,
+            event_types::Column::Name,
+            event_types::Column::Version,
+        ])
+        .do_nothing()
+        .to_owned();
+        let inserted = event_types::Entity::insert(new_version(event_type, 1, schema))
+            .on_conflict(conflict)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(inserted > 0)
     }
 
     /// Retires a type: its events are then judged as unknown. Answers whether it was live.
@@ -139,6 +158,25 @@ impl Store {
             retired,
         })
     }
+}
+
+fn new_version(event_type: &EventType, version: i32, schema: Value) -> event_types::ActiveModel {
+    event_types::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        category: Set(event_type.category.as_str().to_owned()),
+        name: Set(event_type.name.as_str().to_owned()),
+        version: Set(version),
+        schema: Set(schema),
+        created_at: Set(Utc::now()),
+        retired_at: Set(None),
+    }
+}
+
+fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 fn matches(event_type: &EventType) -> sea_orm::Condition {

@@ -295,3 +295,22 @@ async fn a_read_key_sees_only_its_applications_errors() -> anyhow::Result<()> {
     assert_eq!(as_ingest.status(), StatusCode::FORBIDDEN);
     app.stop().await
 }
+
+/// `eye api` and `eye worker` started together both publish the built-in schemas: one wins, both start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_together_store_each_built_in_schema_once() -> anyhow::Result<()> {
+    let isolation = Isolation::new(Backend::PostgresRedis).await?;
+    let store = eye_server::open_store(&isolation.config).await?;
+    let (api, worker) = tokio::join!(
+        eye_server::start(&isolation.config, Role::Api),
+        eye_server::start(&isolation.config, Role::Worker)
+    );
+    let (api, worker) = (api?, worker?);
+    let schemas = store.current_schemas().await?;
+    assert_eq!(schemas.len(), eye_validation::BUILTIN_SCHEMAS.len());
+    assert!(schemas.iter().all(|s| s.version == 1));
+    api.stop().await;
+    worker.stop().await;
+    drop(store);
+    isolation.cleanup().await
+}
