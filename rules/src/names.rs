@@ -72,7 +72,12 @@ impl EventKind {
 
     /// Whether the event is of this kind.
     pub fn matches(&self, event: &RuleEvent<'_>) -> bool {
-        event.category == self.category && event.name == self.name
+        self.is(event.category, event.name)
+    }
+
+    /// Whether this kind is the type `category` / `name`.
+    pub fn is(&self, category: &str, name: &str) -> bool {
+        self.category == category && self.name == name
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::absence::AbsenceRule;
 use crate::duration::DurationRule;
-use crate::names::RuleName;
+use crate::names::{EventKind, RuleName};
 
 /// One rule of either kind.
 #[derive(Debug, Clone)]
@@ -14,6 +14,19 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The event types the rule reacts to (all roles).
+    fn kinds(&self) -> Vec<&EventKind> {
+        match self {
+            Self::Duration(rule) => [&rule.start, &rule.finish]
+                .into_iter()
+                .chain(&rule.cancel)
+                .collect(),
+            Self::Absence(rule) => std::iter::once(&rule.trigger)
+                .chain(&rule.expected)
+                .collect(),
+        }
+    }
+
     /// The rule's name.
     pub fn name(&self) -> &RuleName {
         match self {
@@ -40,11 +53,40 @@ impl RuleSet {
         &self.rules
     }
 
+    /// Whether any rule reacts to events of type `category` / `name`. Other events change no rule's state
+    /// by themselves (a pending absence timer is fired by the wall clock, or by the next relevant event).
+    pub fn concerns(&self, category: &str, name: &str) -> bool {
+        self.rules
+            .iter()
+            .flat_map(Rule::kinds)
+            .any(|kind| kind.is(category, name))
+    }
+
     /// The absence rule with this name, if any.
     pub fn absence(&self, name: &RuleName) -> Option<&AbsenceRule> {
         self.rules.iter().find_map(|rule| match rule {
             Rule::Absence(absence) if absence.name() == name => Some(absence),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seed_rules_concern_the_fitness_events_only() {
+        let rules = RuleSet::seed().expect("seed rules load");
+        for name in [
+            "app_launch",
+            "training_program_started",
+            "training_program_finished",
+            "training_program_cancelled",
+        ] {
+            assert!(rules.concerns("fitness", name), "{name}");
+        }
+        assert!(!rules.concerns("page interaction", "pageview"));
+        assert!(!rules.concerns("fitness", "workout_shared"));
     }
 }

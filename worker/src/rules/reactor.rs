@@ -29,8 +29,9 @@ impl RuleReactor {
         Self { store, rules }
     }
 
-    /// Evaluates the events of a batch that were just stored (`inserted`: never duplicates). Events without
-    /// a user match no rule; a batch without any costs no query.
+    /// Evaluates the events of a batch that were just stored (`inserted`: never duplicates). Only events
+    /// with a user and of a type some rule names start an evaluation (which then covers every stored event
+    /// of that user since the rule cursor); a batch without any costs no query.
     #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
     pub async fn react(
         &self,
@@ -42,6 +43,10 @@ impl RuleReactor {
         let candidates: Vec<EventId> = batch
             .iter()
             .filter(|e| e.user_id.is_some() && inserted.contains(&e.event_id))
+            .filter(|e| {
+                self.rules
+                    .concerns(e.event_type.category.as_str(), e.event_type.name.as_str())
+            })
             .map(|e| e.event_id)
             .collect();
         if candidates.is_empty() || self.rules.rules().is_empty() {
