@@ -63,6 +63,18 @@ pub fn spec(index: u64) -> Spec {
 }
 
 impl Spec {
+    /// A payload every built-in schema accepts (extra properties are allowed), so no event is refused.
+    fn data(&self) -> Value {
+        json!({
+            "host": "bench.example",
+            "path": format!("/p/{}", self.index % 50),
+            "element": "signup button",
+            "form": {"plan": "pro"},
+            "training_program_id": format!("program-{}", self.index % 20),
+            "n": self.index,
+        })
+    }
+
     /// The event as `POST /v1/event(s)` takes it, with a fresh UUIDv7 id as the SDK assigns.
     pub fn to_wire(&self) -> Value {
         json!({
@@ -71,7 +83,7 @@ impl Spec {
             "category": self.category,
             "name": self.name,
             "user_id": self.user_id,
-            "data": {"host": "bench.example", "path": format!("/p/{}", self.index % 50), "n": self.index},
+            "data": self.data(),
             "timestamp": self.timestamp.to_rfc3339(),
         })
     }
