@@ -49,6 +49,14 @@ impl ReadScope {
         }
     }
 
+    /// The applications a query must be limited to; `None` for every application.
+    pub fn application_ids(&self) -> Option<Vec<ApplicationId>> {
+        match self {
+            Self::All => None,
+            Self::Applications(ids) => Some(ids.clone()),
+        }
+    }
+
     /// The scope narrowed to one application when a query names it.
     pub fn narrowed_to(&self, application: Option<ApplicationId>) -> Self {
         match application {

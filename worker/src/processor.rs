@@ -2,7 +2,7 @@
 
 use crate::metrics::WorkerMetrics;
 use crate::rules::RuleReactor;
-use crate::validate::{Judged, Validator};
+use crate::validate::{Judged, Validator, error_record};
 use apalis::prelude::Data;
 use backon::{ExponentialBuilder, Retryable};
 use eye_domain::{Failure, IngestBatch, NewEvent};
@@ -186,16 +186,7 @@ impl Processor {
 }
 
 fn storage_refusal(batch: &IngestBatch, event: &NewEvent, err: &StoreError) -> IngestErrorRecord {
-    IngestErrorRecord {
-        application_id: batch.application_id,
-        job_id: batch.job_id,
-        event_id: event.event_id,
-        event_type: event.event_type.clone(),
-        reason: RejectReason::StorageRejected,
-        detail: err.to_string(),
-        raw: serde_json::to_value(event).unwrap_or_default(),
-        received_at: batch.received_at,
-    }
+    error_record(batch, event, RejectReason::StorageRejected, err.to_string())
 }
 
 #[cfg(test)]

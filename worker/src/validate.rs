@@ -107,12 +107,22 @@ pub(crate) fn refusal(
         };
         detail.push_str(&format!("\n{pointer}: {}", violation.message));
     }
+    error_record(batch, event, reason_code(rejection.reason()), detail)
+}
+
+/// The record of an event that was accepted but not stored, with the event as received.
+pub(crate) fn error_record(
+    batch: &IngestBatch,
+    event: &NewEvent,
+    reason: RejectReason,
+    detail: String,
+) -> IngestErrorRecord {
     IngestErrorRecord {
         application_id: batch.application_id,
         job_id: batch.job_id,
         event_id: event.event_id,
         event_type: event.event_type.clone(),
-        reason: reason_code(rejection.reason()),
+        reason,
         detail,
         raw: serde_json::to_value(event).unwrap_or_default(),
         received_at: batch.received_at,

@@ -47,7 +47,8 @@ impl KeyCache {
     }
 }
 
-fn state(req: &Request) -> Result<&AppState, ApiError> {
+/// The application state of a request (every route carries it).
+pub(crate) fn state(req: &Request) -> Result<&AppState, ApiError> {
     req.data::<AppState>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
 }

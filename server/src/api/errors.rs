@@ -2,12 +2,13 @@
 
 use crate::api::auth::AdminToken;
 use crate::api::problem::{ApiError, FieldError};
+use crate::api::query_params::check_order;
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use eye_store::{ErrorFilter, ReadScope, RejectReason, StoredIngestError};
+use eye_store::{ErrorFilter, RejectReason, StoredIngestError};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -142,14 +143,7 @@ struct Filters {
 
 impl Filters {
     fn into_filter(self) -> Result<ErrorFilter, ApiError> {
-        if let (Some(from), Some(to)) = (self.from, self.to)
-            && from >= to
-        {
-            return Err(ApiError::Invalid(vec![FieldError::new(
-                "from",
-                "must be before `to`",
-            )]));
-        }
+        check_order(self.from, self.to)?;
         Ok(ErrorFilter {
             reason: self.reason.map(RejectReason::from),
             category: self.category,
@@ -189,10 +183,7 @@ impl ErrorsApi {
         };
         let mut filter = filters.into_filter()?;
         filter.before_id = cursor.0.as_deref().map(decode_cursor).transpose()?;
-        filter.applications = match auth.0 {
-            ReadScope::All => None,
-            ReadScope::Applications(ids) => Some(ids),
-        };
+        filter.applications = auth.0.application_ids();
         let limit = limit.0.unwrap_or(100);
         let errors = state
             .store()

@@ -1,10 +1,11 @@
 //! The notifications the rules decided, with their delivery status (admin token).
 
-use crate::api::problem::{ApiError, FieldError};
+use crate::api::problem::ApiError;
+use crate::api::query_params::check_order;
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use eye_store::{NotificationFilter, NotificationRecord, NotificationStatus, ReadScope};
+use eye_store::{NotificationFilter, NotificationRecord, NotificationStatus};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -134,18 +135,11 @@ impl NotificationsApi {
         to: Query<Option<DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
     ) -> Result<Json<NotificationsPage>, ApiError> {
-        if let (Some(from), Some(to)) = (from.0, to.0)
-            && from >= to
-        {
-            return Err(ApiError::Invalid(vec![FieldError::new(
-                "from",
-                "must be before `to`",
-            )]));
-        }
-        let applications = match auth.0 {
-            ReadScope::All => None,
-            ReadScope::Applications(ids) => Some(ids.iter().map(|id| id.as_uuid()).collect()),
-        };
+        check_order(from.0, to.0)?;
+        let applications = auth
+            .0
+            .application_ids()
+            .map(|ids| ids.iter().map(|id| id.as_uuid()).collect());
         let filter = NotificationFilter {
             applications,
             user_id: user_id.0,

@@ -1,5 +1,6 @@
 //! Who may read: read keys (for all or some applications) and the admin token. Ingest keys may not.
 
+use crate::api::auth::state;
 use crate::api::problem::ApiError;
 use crate::state::AppState;
 use eye_store::{ApiKey, KeyHash, ReadScope};
@@ -11,11 +12,6 @@ use poem_openapi::auth::Bearer;
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_read_access")]
 pub struct ReadAccess(pub ReadScope);
-
-fn state(req: &Request) -> Result<&AppState, ApiError> {
-    req.data::<AppState>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
-}
 
 // Read keys are looked up on every request (no cache), so a revocation takes effect at once everywhere.
 async fn check_read_access(req: &Request, bearer: Bearer) -> poem::Result<ReadScope> {
