@@ -14,7 +14,8 @@ use chrono::TimeDelta;
 use eye_store::{Store, StoreOptions};
 use eye_validation::SharedSchemaRegistry;
 use eye_worker::{
-    Processor, Queue, QueueBackend, QueueConfig, Validator, WorkerMetrics, WorkerOptions,
+    Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, Validator,
+    WorkerMetrics, WorkerOptions,
 };
 use metrics::ApiMetrics;
 use poem::EndpointExt;
@@ -215,6 +216,7 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
     metrics.register(&mut registry);
     AppState::new(AppStateParts {
         store,
+        enqueuer: Enqueuer::start(queue.clone(), GroupingSettings::default()),
         queue,
         validator,
         keys: KeyCache::new(config.auth_cache_ttl),

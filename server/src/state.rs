@@ -3,7 +3,7 @@
 use crate::api::auth::KeyCache;
 use crate::metrics::ApiMetrics;
 use eye_store::{KeyHash, Store};
-use eye_worker::{Queue, Validator};
+use eye_worker::{Enqueuer, Queue, Validator};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
@@ -14,6 +14,7 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     store: Store,
     queue: Queue,
+    enqueuer: Enqueuer,
     validator: Validator,
     keys: KeyCache,
     metrics: ApiMetrics,
@@ -28,6 +29,8 @@ pub struct AppStateParts {
     pub store: Store,
     /// The queue.
     pub queue: Queue,
+    /// Puts accepted events on the queue (group commit).
+    pub enqueuer: Enqueuer,
     /// Judges events (for replays of recorded errors).
     pub validator: Validator,
     /// Ingest-key cache.
@@ -48,6 +51,7 @@ impl AppState {
         Self(Arc::new(Inner {
             store: parts.store,
             queue: parts.queue,
+            enqueuer: parts.enqueuer,
             validator: parts.validator,
             keys: parts.keys,
             metrics: parts.metrics,
@@ -65,6 +69,11 @@ impl AppState {
     /// The queue.
     pub fn queue(&self) -> &Queue {
         &self.0.queue
+    }
+
+    /// Puts accepted events on the queue.
+    pub fn enqueuer(&self) -> &Enqueuer {
+        &self.0.enqueuer
     }
 
     /// Judges events against the current schemas.

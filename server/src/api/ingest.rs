@@ -6,8 +6,7 @@ use crate::api::legacy;
 use crate::api::problem::ApiError;
 use crate::api::wire::{self, Accepted, AcceptedOne, EventIn, EventsIn};
 use crate::state::AppState;
-use chrono::Utc;
-use eye_domain::{ApplicationId, IngestBatch, JobId, NewEvent};
+use eye_domain::{ApplicationId, NewEvent};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
@@ -92,15 +91,9 @@ async fn enqueue(
     events: Vec<NewEvent>,
 ) -> Result<(), ApiError> {
     let count = events.len() as u64;
-    let batch = IngestBatch {
-        job_id: JobId::generate(),
-        application_id,
-        received_at: Utc::now(),
-        events,
-    };
     state
-        .queue()
-        .push(batch)
+        .enqueuer()
+        .enqueue(application_id, events)
         .await
         .map_err(ApiError::QueueUnavailable)?;
     state.metrics().record_accepted(count);

@@ -2,6 +2,7 @@
 
 use crate::support::{Backend, TestApp, event, seed_events};
 use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashSet};
 use uuid::Uuid;
@@ -191,5 +192,61 @@ async fn an_event_the_database_refuses_is_recorded_and_its_batch_still_stored() 
             .await?,
         1
     );
+    app.stop().await
+}
+
+/// Concurrent requests share queue jobs (group commit), but never across applications: 2 applications ×
+/// 60 single-event requests, all in flight at once, each event stored once under its sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_jobs_but_each_event_keeps_its_application() -> anyhow::Result<()>
+{
+    const PER_APPLICATION: usize = 60;
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let other = app.create_application("mobile").await?;
+    let senders = [
+        (app.application_id.clone(), app.ingest_key.clone()),
+        (
+            other["id"].as_str().unwrap_or_default().to_owned(),
+            other["ingest_key"].as_str().unwrap_or_default().to_owned(),
+        ),
+    ];
+    let mut requests = tokio::task::JoinSet::new();
+    let mut sent = BTreeMap::new();
+    for (application, key) in &senders {
+        for n in 0..PER_APPLICATION {
+            let id = Uuid::now_v7();
+            sent.insert(id.to_string(), application.clone());
+            let request = app
+                .http
+                .post(format!("{}/v1/event", app.base))
+                .bearer_auth(key)
+                .json(&event(id, &format!("s-{application}"), n as u32));
+            requests.spawn(async move { request.send().await.map(|r| r.status()) });
+        }
+    }
+    while let Some(status) = requests.join_next().await {
+        assert_eq!(status??, StatusCode::ACCEPTED);
+    }
+    let total = (2 * PER_APPLICATION) as i64;
+    app.wait_for_count("SELECT COUNT(*) FROM events", total)
+        .await?;
+    let stored = app
+        .store
+        .connection()
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.store.connection().get_database_backend(),
+            "SELECT event_id::text AS event_id, application_id::text AS application_id FROM events",
+        ))
+        .await?;
+    let stored: BTreeMap<String, String> = stored
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "event_id")?,
+                row.try_get("", "application_id")?,
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    assert_eq!(stored, sent);
     app.stop().await
 }

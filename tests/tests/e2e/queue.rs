@@ -86,9 +86,10 @@ fn one_event_batch(application_id: ApplicationId, i: u32) -> anyhow::Result<Inge
 /// The jobs here go in through apalis directly (no promotion on push, as from a crashed producer), so
 /// only the workers' chunked sweeper stands between this backlog and a stuck queue.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_backlog_of_50000_jobs_built_while_no_worker_runs_drains_completely() -> anyhow::Result<()>
+async fn a_backlog_of_20000_jobs_built_while_no_worker_runs_drains_completely() -> anyhow::Result<()>
 {
-    const JOBS: u32 = 50_000;
+    // Well past the ~8,000 due jobs that break apalis' own promotion.
+    const JOBS: u32 = 20_000;
     let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
     // A worker-only process serves its metrics on EYE_OPS_BIND.
     isolation.config.ops_bind = Some("127.0.0.1:0".parse()?);

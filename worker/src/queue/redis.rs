@@ -54,11 +54,11 @@ impl RedisQueue {
         })
     }
 
-    pub(super) async fn push(&self, batch: IngestBatch) -> Result<(), QueueError> {
+    pub(super) async fn push_all(&self, batches: Vec<IngestBatch>) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
         let push = async {
             storage
-                .push(batch)
+                .push_bulk(batches)
                 .await
                 .map_err(|e| QueueError::Unavailable(e.to_string()))?;
             // Every apalis push lands in the scheduled set; move it to the active list now so due jobs

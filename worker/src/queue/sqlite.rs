@@ -65,9 +65,9 @@ impl SqliteQueue {
         })
     }
 
-    pub(super) async fn push(&self, batch: IngestBatch) -> Result<(), QueueError> {
+    pub(super) async fn push_all(&self, batches: Vec<IngestBatch>) -> Result<(), QueueError> {
         let mut storage = self.storage.clone();
-        tokio::time::timeout(self.push_timeout, storage.push(batch))
+        tokio::time::timeout(self.push_timeout, storage.push_bulk(batches))
             .await
             .map_err(|_| QueueError::Unavailable("push timed out".into()))?
             .map_err(|e| QueueError::Unavailable(e.to_string()))
