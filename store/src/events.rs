@@ -5,9 +5,12 @@ use crate::entities::{events, sessions};
 use crate::ingest_errors::insert_ingest_errors;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use eye_domain::{ApplicationId, EventId, NewEvent};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityName, TransactionTrait};
+use eye_domain::{ApplicationId, EventId, NewEvent, Payload};
+use sea_orm::sea_query::{Expr, InsertStatement, OnConflict, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName, Statement, TransactionTrait,
+};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// Rows per INSERT statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
@@ -51,11 +54,29 @@ pub struct StoredBatch<'a> {
     pub refused: &'a [IngestErrorRecord],
 }
 
+/// A position in a stream of stored events: event time, ties broken by storage order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventCursor {
+    /// The event's timestamp.
+    pub at: DateTime<Utc>,
+    /// The event's row id.
+    pub id: i64,
+}
+
+/// An event that a call stored (it was not stored before), and where it sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertedEvent {
+    /// The client's id for it.
+    pub event_id: EventId,
+    /// Its stored timestamp and row id.
+    pub cursor: EventCursor,
+}
+
 /// What storing a batch did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InsertOutcome {
     /// Events stored by this call (not stored before).
-    pub inserted: Vec<EventId>,
+    pub inserted: Vec<InsertedEvent>,
     /// Events that were stored before (same application and event id) and were skipped.
     pub duplicates: u64,
 }
@@ -111,9 +132,112 @@ async fn insert_chunk(
     batch: &StoredBatch<'_>,
     chunk: &[EventRecord<'_>],
     deltas: &mut BTreeMap<String, SessionDelta>,
-) -> Result<Vec<EventId>, StoreError> {
-    use events::Column as C;
+) -> Result<Vec<InsertedEvent>, StoreError> {
     let stored_at = Utc::now();
+    let rows = match txn.get_database_backend() {
+        DbBackend::Postgres => {
+            txn.query_all_raw(recordset_insert(batch, chunk, stored_at)?)
+                .await?
+        }
+        _ => {
+            txn.query_all(&values_insert(batch, chunk, stored_at)?)
+                .await?
+        }
+    };
+    // Only rows actually inserted come back, so duplicates never reach the session counts.
+    let mut inserted = Vec::with_capacity(rows.len());
+    for row in rows {
+        let at: DateTime<Utc> = row.try_get("", "timestamp")?;
+        inserted.push(InsertedEvent {
+            event_id: EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?),
+            cursor: EventCursor {
+                at,
+                id: row.try_get("", "id")?,
+            },
+        });
+        let session: String = row.try_get("", "session_id")?;
+        deltas
+            .entry(session)
+            .and_modify(|d: &mut SessionDelta| d.add(at))
+            .or_insert_with(|| SessionDelta::new(at));
+    }
+    Ok(inserted)
+}
+
+/// PostgreSQL: the chunk travels as one JSON parameter, unpacked by `json_to_recordset`. One small
+/// statement, prepared once per connection, instead of a VALUES list with 14 parameters per row, which
+/// PostgreSQL parses and plans afresh for every chunk size (measured: 3× the cost per row of COPY).
+const RECORDSET_INSERT: &str = r#"INSERT INTO events (event_id, application_id, session_id, category, name, data,
+    "timestamp", sent_at, received_at, stored_at, user_id, device_id, client_timestamp, schema_version)
+SELECT e.event_id, $1, e.session_id, e.category, e.name, e.data, e."timestamp", e.sent_at, $2, $3,
+    e.user_id, e.device_id, e.client_timestamp, e.schema_version
+FROM json_to_recordset($4::json) AS e(event_id uuid, session_id text, category text, name text, data jsonb,
+    "timestamp" timestamptz, sent_at timestamptz, user_id text, device_id text, client_timestamp timestamptz,
+    schema_version integer)
+ON CONFLICT (application_id, event_id) DO NOTHING
+RETURNING id, event_id, session_id, "timestamp""#;
+
+/// One row of [`RECORDSET_INSERT`]'s JSON parameter; the field names are its column names.
+#[derive(Serialize)]
+struct RecordsetRow<'a> {
+    event_id: uuid::Uuid,
+    session_id: &'a str,
+    category: &'a str,
+    name: &'a str,
+    data: &'a Payload,
+    timestamp: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
+    user_id: Option<&'a str>,
+    device_id: Option<&'a str>,
+    client_timestamp: Option<DateTime<Utc>>,
+    schema_version: Option<u32>,
+}
+
+impl<'a> From<&EventRecord<'a>> for RecordsetRow<'a> {
+    fn from(record: &EventRecord<'a>) -> Self {
+        let event = record.event;
+        Self {
+            event_id: event.event_id.as_uuid(),
+            session_id: event.session_id.as_str(),
+            category: event.event_type.category.as_str(),
+            name: event.event_type.name.as_str(),
+            data: &event.data,
+            timestamp: record.timestamp,
+            sent_at: event.sent_at,
+            user_id: event.user_id.as_ref().map(|u| u.as_str()),
+            device_id: event.device_id.as_ref().map(|d| d.as_str()),
+            client_timestamp: record.client_timestamp,
+            schema_version: record.schema_version,
+        }
+    }
+}
+
+fn recordset_insert(
+    batch: &StoredBatch<'_>,
+    chunk: &[EventRecord<'_>],
+    stored_at: DateTime<Utc>,
+) -> Result<Statement, StoreError> {
+    let rows: Vec<RecordsetRow<'_>> = chunk.iter().map(RecordsetRow::from).collect();
+    let rows = serde_json::to_string(&rows).map_err(|err| DbErr::Custom(err.to_string()))?;
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        RECORDSET_INSERT,
+        [
+            batch.application_id.as_uuid().into(),
+            batch.received_at.into(),
+            stored_at.into(),
+            rows.into(),
+        ],
+    ))
+}
+
+/// Other databases (SQLite): a multi-row VALUES insert.
+fn values_insert(
+    batch: &StoredBatch<'_>,
+    chunk: &[EventRecord<'_>],
+    stored_at: DateTime<Utc>,
+) -> Result<InsertStatement, StoreError> {
+    use events::Column as C;
     let mut insert = Query::insert();
     insert.into_table(events::Entity.table_ref()).columns([
         C::EventId,
@@ -165,19 +289,8 @@ async fn insert_chunk(
                 .do_nothing()
                 .to_owned(),
         )
-        .returning(Query::returning().columns([C::EventId, C::SessionId, C::Timestamp]));
-    // Only rows actually inserted come back, so duplicates never reach the session counts.
-    let mut inserted = Vec::new();
-    for row in txn.query_all(&insert).await? {
-        inserted.push(EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?));
-        let session: String = row.try_get("", "session_id")?;
-        let at: DateTime<Utc> = row.try_get("", "timestamp")?;
-        deltas
-            .entry(session)
-            .and_modify(|d: &mut SessionDelta| d.add(at))
-            .or_insert_with(|| SessionDelta::new(at));
-    }
-    Ok(inserted)
+        .returning(Query::returning().columns([C::Id, C::EventId, C::SessionId, C::Timestamp]));
+    Ok(insert.to_owned())
 }
 
 /// One statement per batch; sessions arrive sorted by id so concurrent workers lock rows in the same order.

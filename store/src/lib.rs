@@ -17,14 +17,14 @@ mod rule_state;
 pub use applications::{Application, CreatedApplication};
 pub use error::StoreError;
 pub use event_types::{EventTypeSchema, Published, RegistryRevision};
-pub use events::{EventRecord, InsertOutcome, StoredBatch};
+pub use events::{EventCursor, EventRecord, InsertOutcome, InsertedEvent, StoredBatch};
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
 pub use notifications::{
     DeliveryResult, NotificationFilter, NotificationRecord, NotificationStatus,
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
-pub use rule_state::{EventCursor, RuleEventRow, RuleUpdate, StoredRuleState, UserKey};
+pub use rule_state::{RuleEventRow, RuleUpdate, StoredRuleState, UserKey};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;

@@ -3,16 +3,17 @@
 
 use crate::entities::{events, rule_states};
 use crate::notifications::insert_notifications;
-use crate::{Store, StoreError};
+use crate::{EventCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
-use eye_domain::{ApplicationId, EventId};
+use eye_domain::ApplicationId;
 use eye_rules::{Lateness, Notification, RuleEvent, UserRuleState, due_at};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
 };
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Whose rule state: users are named by their application.
@@ -22,15 +23,6 @@ pub struct UserKey {
     pub application_id: ApplicationId,
     /// The application's user id.
     pub user_id: String,
-}
-
-/// A position in a user's event stream: event time, ties broken by storage order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct EventCursor {
-    /// The event's timestamp.
-    pub at: DateTime<Utc>,
-    /// The event's row id.
-    pub id: i64,
 }
 
 /// A user's state as stored, with what the optimistic lock needs.
@@ -114,48 +106,93 @@ impl From<events::Model> for RuleEventRow {
     }
 }
 
+/// Users per query when reading several users' states or events.
+const USERS_PER_QUERY: usize = 200;
+
+/// A user's events after `after` (all of them when `None`).
+fn events_of(user: &str, after: Option<EventCursor>) -> Condition {
+    use events::Column as C;
+    let user = Condition::all().add(C::UserId.eq(user));
+    let Some(after) = after else { return user };
+    let later = Condition::any().add(C::Timestamp.gt(after.at)).add(
+        Condition::all()
+            .add(C::Timestamp.eq(after.at))
+            .add(C::Id.gt(after.id)),
+    );
+    user.add(later)
+}
+
+impl TryFrom<rule_states::Model> for StoredRuleState {
+    type Error = StoreError;
+
+    fn try_from(row: rule_states::Model) -> Result<Self, StoreError> {
+        let state = serde_json::from_value(row.state)
+            .map_err(|err| DbErr::Custom(format!("rule state of {}: {err}", row.user_id)))?;
+        let cursor = row
+            .cursor_at
+            .zip(row.cursor_id)
+            .map(|(at, id)| EventCursor { at, id });
+        Ok(Self {
+            state,
+            version: Some(row.version),
+            cursor,
+        })
+    }
+}
+
 impl Store {
-    /// The given events of an application that carry a user id (the others match no rule).
-    #[tracing::instrument(skip_all, fields(application = %application, events = ids.len()), err)]
-    pub async fn events_for_rules(
+    /// Each listed user's events after their cursor (all of them when `None`), in event-time order: one
+    /// query per [`USERS_PER_QUERY`] users.
+    #[tracing::instrument(skip_all, fields(application = %application, users = from.len()), err)]
+    pub async fn users_events_after(
         &self,
         application: ApplicationId,
-        ids: &[EventId],
-    ) -> Result<Vec<RuleEventRow>, StoreError> {
-        let rows = events::Entity::find()
-            .filter(events::Column::ApplicationId.eq(application.as_uuid()))
-            .filter(events::Column::EventId.is_in(ids.iter().map(EventId::as_uuid)))
-            .filter(events::Column::UserId.is_not_null())
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(RuleEventRow::from).collect())
+        from: &[(String, Option<EventCursor>)],
+    ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
+        use events::Column as C;
+        let mut found: HashMap<String, Vec<RuleEventRow>> = HashMap::new();
+        for chunk in from.chunks(USERS_PER_QUERY) {
+            let users = chunk.iter().fold(Condition::any(), |any, (user, after)| {
+                any.add(events_of(user, *after))
+            });
+            let rows = events::Entity::find()
+                .filter(C::ApplicationId.eq(application.as_uuid()))
+                .filter(users)
+                .order_by_asc(C::Timestamp)
+                .order_by_asc(C::Id)
+                .all(&self.db)
+                .await?;
+            for row in rows.into_iter().map(RuleEventRow::from) {
+                let Some(user) = row.user_id.clone() else {
+                    continue;
+                };
+                found.entry(user).or_default().push(row);
+            }
+        }
+        Ok(found)
     }
 
-    /// A user's events after `after` (all of them when `None`), in event-time order.
-    #[tracing::instrument(skip_all, fields(user = %key.user_id), err)]
-    pub async fn user_events_after(
+    /// The stored rule states of an application's users; users never seen are absent.
+    #[tracing::instrument(skip_all, fields(application = %application, users = users.len()), err)]
+    pub async fn rule_states(
         &self,
-        key: &UserKey,
-        after: Option<EventCursor>,
-    ) -> Result<Vec<RuleEventRow>, StoreError> {
-        use events::Column as C;
-        let mut query = events::Entity::find()
-            .filter(C::ApplicationId.eq(key.application_id.as_uuid()))
-            .filter(C::UserId.eq(key.user_id.as_str()));
-        if let Some(after) = after {
-            let later = Condition::any().add(C::Timestamp.gt(after.at)).add(
-                Condition::all()
-                    .add(C::Timestamp.eq(after.at))
-                    .add(C::Id.gt(after.id)),
-            );
-            query = query.filter(later);
+        application: ApplicationId,
+        users: &[String],
+    ) -> Result<HashMap<String, StoredRuleState>, StoreError> {
+        use rule_states::Column as C;
+        let mut found = HashMap::with_capacity(users.len());
+        for chunk in users.chunks(USERS_PER_QUERY) {
+            let rows = rule_states::Entity::find()
+                .filter(C::ApplicationId.eq(application.as_uuid()))
+                .filter(C::UserId.is_in(chunk.iter().map(String::as_str)))
+                .all(&self.db)
+                .await?;
+            for row in rows {
+                let user = row.user_id.clone();
+                found.insert(user, StoredRuleState::try_from(row)?);
+            }
         }
-        let rows = query
-            .order_by_asc(C::Timestamp)
-            .order_by_asc(C::Id)
-            .all(&self.db)
-            .await?;
-        Ok(rows.into_iter().map(RuleEventRow::from).collect())
+        Ok(found)
     }
 
     /// A user's stored rule state (empty, without version, for a user never seen).
@@ -165,38 +202,43 @@ impl Store {
             rule_states::Entity::find_by_id((key.application_id.as_uuid(), key.user_id.clone()))
                 .one(&self.db)
                 .await?;
-        let Some(row) = row else {
-            return Ok(StoredRuleState::default());
-        };
-        let state = serde_json::from_value(row.state)
-            .map_err(|err| DbErr::Custom(format!("rule state of {}: {err}", key.user_id)))?;
-        let cursor = row
-            .cursor_at
-            .zip(row.cursor_id)
-            .map(|(at, id)| EventCursor { at, id });
-        Ok(StoredRuleState {
-            state,
-            version: Some(row.version),
-            cursor,
-        })
+        row.map_or_else(|| Ok(StoredRuleState::default()), StoredRuleState::try_from)
     }
 
     /// Writes the state and inserts its notifications in one transaction. `Ok(false)` when another worker
     /// wrote the user's state since it was read: nothing was written, read again and re-evaluate.
-    #[tracing::instrument(skip_all, fields(user = %update.key.user_id, notifications = update.notifications.len()), err)]
     pub async fn save_rule_outcome(&self, update: RuleUpdate<'_>) -> Result<bool, StoreError> {
+        let written = self
+            .save_rule_outcomes(std::slice::from_ref(&update))
+            .await?;
+        Ok(written.first().copied().unwrap_or(false))
+    }
+
+    /// Writes several users' states, each with its notifications, in one transaction. Answers, per update,
+    /// whether it was written: `false` when another worker wrote that user's state since it was read (that
+    /// user's state and notifications are left out; read again and re-evaluate).
+    #[tracing::instrument(skip_all, fields(users = updates.len()), err)]
+    pub async fn save_rule_outcomes(
+        &self,
+        updates: &[RuleUpdate<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
         let txn = self.db.begin().await?;
-        let written = match update.expected {
-            None => insert_state(&txn, &update).await?,
-            Some(version) => update_state(&txn, &update, version).await?,
-        };
-        if !written {
-            txn.rollback().await?;
-            return Ok(false);
+        let firsts: Vec<&RuleUpdate<'_>> =
+            updates.iter().filter(|u| u.expected.is_none()).collect();
+        let created = insert_states(&txn, &firsts).await?;
+        let mut written = Vec::with_capacity(updates.len());
+        for update in updates {
+            let done = match update.expected {
+                None => created.contains(&update.key.user_id),
+                Some(version) => update_state(&txn, update, version).await?,
+            };
+            if done {
+                insert_notifications(&txn, update.key, update.notifications).await?;
+            }
+            written.push(done);
         }
-        insert_notifications(&txn, update.key, update.notifications).await?;
         txn.commit().await?;
-        Ok(true)
+        Ok(written)
     }
 
     /// Users with a timer whose `max(deadline, received_at)` is at or before `until` (the sweeper passes
@@ -236,30 +278,48 @@ fn state_json(state: &UserRuleState) -> Result<Value, StoreError> {
     serde_json::to_value(state).map_err(|err| DbErr::Custom(err.to_string()).into())
 }
 
-async fn insert_state(
+/// Creates the states of users seen for the first time, in one statement; answers the users whose row
+/// this call created (another worker may have created some meanwhile).
+async fn insert_states(
     txn: &impl ConnectionTrait,
-    update: &RuleUpdate<'_>,
-) -> Result<bool, StoreError> {
+    firsts: &[&RuleUpdate<'_>],
+) -> Result<HashSet<String>, StoreError> {
     use rule_states::Column as C;
-    let row = rule_states::ActiveModel {
-        application_id: Set(update.key.application_id.as_uuid()),
-        user_id: Set(update.key.user_id.clone()),
-        state: Set(state_json(update.state)?),
-        version: Set(1),
-        cursor_at: Set(update.cursor.map(|c| c.at)),
-        cursor_id: Set(update.cursor.map(|c| c.id)),
-        wake_at: Set(wake_at(update.state)),
-        updated_at: Set(Utc::now()),
-    };
-    let inserted = rule_states::Entity::insert(row)
+    if firsts.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let now = Utc::now();
+    let rows = firsts
+        .iter()
+        .map(|update| {
+            Ok(rule_states::ActiveModel {
+                application_id: Set(update.key.application_id.as_uuid()),
+                user_id: Set(update.key.user_id.clone()),
+                state: Set(state_json(update.state)?),
+                version: Set(1),
+                cursor_at: Set(update.cursor.map(|c| c.at)),
+                cursor_id: Set(update.cursor.map(|c| c.id)),
+                wake_at: Set(wake_at(update.state)),
+                updated_at: Set(now),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut insert = rule_states::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([C::ApplicationId, C::UserId])
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(inserted == 1)
+        .into_query();
+    insert.returning_col(C::UserId);
+    txn.query_all(&insert)
+        .await?
+        .iter()
+        .map(|row| {
+            row.try_get::<String>("", "user_id")
+                .map_err(StoreError::from)
+        })
+        .collect()
 }
 
 async fn update_state(

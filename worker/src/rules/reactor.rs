@@ -2,9 +2,11 @@
 
 use super::{Evaluated, evaluate_in_order};
 use eye_domain::{ApplicationId, EventId, NewEvent};
-use eye_rules::RuleSet;
-use eye_store::{EventCursor, RuleUpdate, Store, StoreError, StoredRuleState, UserKey};
-use std::collections::{BTreeMap, HashSet};
+use eye_rules::{RuleSet, UserRuleState};
+use eye_store::{
+    EventCursor, InsertedEvent, RuleUpdate, Store, StoreError, StoredRuleState, UserKey,
+};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// How often a user's state is re-read after losing a write race before giving up (the job is retried).
@@ -37,82 +39,132 @@ impl RuleReactor {
         &self,
         application: ApplicationId,
         batch: &[NewEvent],
-        inserted: &[EventId],
+        inserted: &[InsertedEvent],
     ) -> Result<(), StoreError> {
-        let inserted: HashSet<&EventId> = inserted.iter().collect();
-        let candidates: Vec<EventId> = batch
-            .iter()
-            .filter(|e| e.user_id.is_some() && inserted.contains(&e.event_id))
-            .filter(|e| {
-                self.rules
-                    .concerns(e.event_type.category.as_str(), e.event_type.name.as_str())
-            })
-            .map(|e| e.event_id)
-            .collect();
-        if candidates.is_empty() || self.rules.rules().is_empty() {
+        if self.rules.rules().is_empty() {
             return Ok(());
         }
-        let events = self
-            .store
-            .events_for_rules(application, &candidates)
-            .await?;
-        let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
-        for event in events {
-            let Some(user_id) = event.user_id else {
-                continue;
-            };
-            let first = earliest.entry(user_id).or_insert(event.cursor);
-            *first = (*first).min(event.cursor);
+        let mut pending = self.earliest_per_user(batch, inserted);
+        if pending.is_empty() {
+            return Ok(());
         }
-        for (user_id, first_new) in earliest {
-            let key = UserKey {
-                application_id: application,
-                user_id,
-            };
-            self.react_user(&key, first_new).await?;
+        for _ in 0..MAX_RACES {
+            pending = self.react_users(application, pending).await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            tracing::debug!(
+                users = pending.len(),
+                "rule states changed meanwhile; evaluating again"
+            );
         }
-        Ok(())
+        Err(StoreError::Database(eye_store::DbErr::Custom(format!(
+            "the rule states of {} users kept changing",
+            pending.len()
+        ))))
     }
 
-    async fn react_user(&self, key: &UserKey, first_new: EventCursor) -> Result<(), StoreError> {
-        for _ in 0..MAX_RACES {
-            let stored = self.store.rule_state(key).await?;
-            let evaluated = self.catch_up(key, stored.clone(), first_new).await?;
-            let update = RuleUpdate {
+    /// Evaluates the users' new events and writes their states: one read of the states, one of the events,
+    /// one transaction for the writes. Answers the users whose state another worker wrote meanwhile.
+    async fn react_users(
+        &self,
+        application: ApplicationId,
+        pending: BTreeMap<String, EventCursor>,
+    ) -> Result<BTreeMap<String, EventCursor>, StoreError> {
+        let users: Vec<String> = pending.keys().cloned().collect();
+        let mut stored = self.store.rule_states(application, &users).await?;
+        let starts: Vec<(UserKey, StoredRuleState, Start)> = pending
+            .iter()
+            .map(|(user, first_new)| {
+                let key = UserKey {
+                    application_id: application,
+                    user_id: user.clone(),
+                };
+                let stored = stored.remove(user).unwrap_or_default();
+                let start = starting_point(&key, &stored, *first_new);
+                (key, stored, start)
+            })
+            .collect();
+        let from: Vec<(String, Option<EventCursor>)> = starts
+            .iter()
+            .map(|(key, _, start)| (key.user_id.clone(), start.cursor))
+            .collect();
+        let mut events = self.store.users_events_after(application, &from).await?;
+        let evaluated: Vec<Evaluated> = starts
+            .iter()
+            .map(|(key, _, start)| {
+                let events = events.remove(&key.user_id).unwrap_or_default();
+                evaluate_in_order(&self.rules, start.state.clone(), start.cursor, &events)
+            })
+            .collect();
+        let updates: Vec<RuleUpdate<'_>> = starts
+            .iter()
+            .zip(&evaluated)
+            .map(|((key, stored, _), evaluated)| RuleUpdate {
                 key,
                 expected: stored.version,
                 state: &evaluated.state,
                 cursor: evaluated.cursor,
                 notifications: &evaluated.outcome.notifications,
-            };
-            if self.store.save_rule_outcome(update).await? {
-                return Ok(());
-            }
-            tracing::debug!(user = %key.user_id, "rule state changed meanwhile; evaluating again");
-        }
-        Err(StoreError::Database(eye_store::DbErr::Custom(format!(
-            "rule state of {} kept changing",
-            key.user_id
-        ))))
+            })
+            .collect();
+        let written = self.store.save_rule_outcomes(&updates).await?;
+        Ok(pending
+            .into_iter()
+            .zip(written)
+            .filter_map(|(user, written)| (!written).then_some(user))
+            .collect())
     }
 
-    /// The state after every stored event of the user: from the cursor on, or rebuilt from the start when
-    /// an event older than the cursor arrived.
-    async fn catch_up(
+    /// Each user's earliest newly stored event of a type the rules concern.
+    fn earliest_per_user(
         &self,
-        key: &UserKey,
-        stored: StoredRuleState,
-        first_new: EventCursor,
-    ) -> Result<Evaluated, StoreError> {
-        let (state, cursor) = match stored.cursor {
-            // Equal: that event is the cursor, evaluated already.
-            Some(cursor) if first_new < cursor => {
-                tracing::info!(user = %key.user_id, "event older than the rule cursor; rebuilding");
-                (Default::default(), None)
+        batch: &[NewEvent],
+        inserted: &[InsertedEvent],
+    ) -> BTreeMap<String, EventCursor> {
+        let cursors: HashMap<EventId, EventCursor> =
+            inserted.iter().map(|e| (e.event_id, e.cursor)).collect();
+        let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
+        for event in batch {
+            let (Some(user), Some(cursor)) = (&event.user_id, cursors.get(&event.event_id)) else {
+                continue;
+            };
+            let type_ = &event.event_type;
+            if !self
+                .rules
+                .concerns(type_.category.as_str(), type_.name.as_str())
+            {
+                continue;
             }
-            cursor => (stored.state, cursor),
-        };
-        let events = self.store.user_events_after(key, cursor).await?;
-        Ok(evaluate_in_order(&self.rules, state, cursor, &events))
+            earliest
+                .entry(user.as_str().to_owned())
+                .and_modify(|first| *first = (*first).min(*cursor))
+                .or_insert(*cursor);
+        }
+        earliest
+    }
+}
+
+/// Where a user's evaluation starts: after the stored cursor, or from scratch.
+struct Start {
+    state: UserRuleState,
+    cursor: Option<EventCursor>,
+}
+
+/// From the stored state and cursor; from scratch when an event older than the cursor arrived (an equal
+/// one is the cursor itself, evaluated already).
+fn starting_point(key: &UserKey, stored: &StoredRuleState, first_new: EventCursor) -> Start {
+    match stored.cursor {
+        Some(cursor) if first_new < cursor => {
+            tracing::info!(user = %key.user_id, "event older than the rule cursor; rebuilding");
+            Start {
+                state: UserRuleState::default(),
+                cursor: None,
+            }
+        }
+        cursor => Start {
+            state: stored.state.clone(),
+            cursor,
+        },
     }
 }
