@@ -9,6 +9,7 @@ mod m20261122_000003_ingest_errors;
 mod m20261122_000004_event_types;
 mod m20261122_000005_queries;
 mod m20261122_000006_notifications;
+mod m20261122_000007_dashboard_counts;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_event_types::Migration),
             Box::new(m20261122_000005_queries::Migration),
             Box::new(m20261122_000006_notifications::Migration),
+            Box::new(m20261122_000007_dashboard_counts::Migration),
         ]
     }
 }

@@ -34,19 +34,22 @@ impl Interval {
         }
     }
 
-    fn bucket_sql(self, postgres: bool) -> String {
+    /// The bucket of an event: `(group by, select)` expressions. On PostgreSQL the rows are grouped by
+    /// the truncated timestamp itself, which migration 7 keeps statistics on (so the planner counts in a
+    /// hash table), and only the ~100 buckets are formatted; SQLite groups by the formatted text.
+    fn bucket_sql(self, postgres: bool) -> (String, String) {
         let (unit, sqlite_format) = match self {
             Self::Minute => ("minute", "%Y-%m-%dT%H:%M:00Z"),
             Self::Hour => ("hour", "%Y-%m-%dT%H:00:00Z"),
             Self::Day => ("day", "%Y-%m-%dT00:00:00Z"),
         };
         if postgres {
-            format!(
-                "to_char(date_trunc('{unit}', \"timestamp\" AT TIME ZONE 'UTC'), \
-                 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-            )
+            let truncated = format!("date_trunc('{unit}', \"timestamp\" AT TIME ZONE 'UTC')");
+            let formatted = format!("to_char({truncated}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')");
+            (truncated, formatted)
         } else {
-            format!("strftime('{sqlite_format}', \"timestamp\")")
+            let formatted = format!("strftime('{sqlite_format}', \"timestamp\")");
+            (formatted.clone(), formatted)
         }
     }
 }
@@ -123,13 +126,14 @@ pub(super) fn counts_query(
         .add(scope)
         .add_option(filter.category.as_ref().map(|c| C::Category.eq(c.as_str())))
         .add(filter.range.condition(C::Timestamp));
+    let (group_by, bucket) = filter.interval.bucket_sql(postgres);
     Query::select()
-        .expr_as(Expr::cust(filter.interval.bucket_sql(postgres)), "bucket")
+        .expr_as(Expr::cust(bucket), "bucket")
         .expr_as(Expr::col(filter.group_by.column()), "grp")
         .expr_as(Expr::cust("COUNT(*)"), "n")
         .from(events::Entity.table_ref())
         .cond_where(condition)
-        .add_group_by([Expr::cust("1"), Expr::cust("2")])
+        .add_group_by([Expr::cust(group_by), Expr::col(filter.group_by.column())])
         .order_by_expr(Expr::cust("1"), Order::Asc)
         .order_by_expr(Expr::cust("2"), Order::Asc)
         .to_owned()
@@ -171,10 +175,10 @@ mod tests {
             (Interval::Day, false, "strftime('%Y-%m-%dT00:00:00Z'"),
         ];
         for (interval, postgres, expected) in cases {
-            let sql = interval.bucket_sql(postgres);
+            let (group_by, select) = interval.bucket_sql(postgres);
             assert!(
-                sql.contains(expected),
-                "{interval:?} postgres={postgres}: {sql}"
+                group_by.contains(expected) && select.contains(&group_by),
+                "{interval:?} postgres={postgres}: group by {group_by}, select {select}"
             );
         }
     }
