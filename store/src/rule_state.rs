@@ -7,10 +7,10 @@ use crate::{EventCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{Lateness, Notification, RuleEvent, UserRuleState, due_at};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -109,17 +109,51 @@ impl From<events::Model> for RuleEventRow {
 /// Users per query when reading several users' states or events.
 const USERS_PER_QUERY: usize = 200;
 
-/// A user's events after `after` (all of them when `None`).
+/// PostgreSQL: one index range scan per user, after that user's cursor. The users travel as one JSON
+/// parameter, so the statement is prepared once. `OFFSET 0` keeps the planner from flattening the
+/// subquery into a join: with statistics lagging behind a fast-growing table it then chose to hash every
+/// event of the application (measured: 300 ms to 1.1 s a call, against ~10 ms). An OR of per-user
+/// conditions took 11 ms to plan for 200 users and ran as a parallel bitmap scan, ~40 ms in all.
+const PER_USER_LATERAL: &str = r#"SELECT e.* FROM json_to_recordset($2::json)
+    AS c(user_id text, after_at timestamptz, after_id bigint)
+CROSS JOIN LATERAL (
+    SELECT * FROM events
+    WHERE application_id = $1 AND user_id = c.user_id
+      AND ("timestamp", id) > (COALESCE(c.after_at, '-infinity'), COALESCE(c.after_id, 0))
+    OFFSET 0
+) e
+ORDER BY e."timestamp", e.id"#;
+
+fn per_user_lateral(
+    application: ApplicationId,
+    users: &[(String, Option<EventCursor>)],
+) -> Result<Statement, StoreError> {
+    let users: Vec<Value> = users
+        .iter()
+        .map(|(user, after)| {
+            serde_json::json!({
+                "user_id": user,
+                "after_at": after.map(|a| a.at),
+                "after_id": after.map(|a| a.id),
+            })
+        })
+        .collect();
+    let users = serde_json::to_string(&users).map_err(|err| DbErr::Custom(err.to_string()))?;
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        PER_USER_LATERAL,
+        [application.as_uuid().into(), users.into()],
+    ))
+}
+
+/// Other databases (SQLite): a user's events after `after` (all of them when `None`), as one row
+/// comparison, a range on the user index.
 fn events_of(user: &str, after: Option<EventCursor>) -> Condition {
     use events::Column as C;
     let user = Condition::all().add(C::UserId.eq(user));
     let Some(after) = after else { return user };
-    let later = Condition::any().add(C::Timestamp.gt(after.at)).add(
-        Condition::all()
-            .add(C::Timestamp.eq(after.at))
-            .add(C::Id.gt(after.id)),
-    );
-    user.add(later)
+    let position = Expr::tuple([Expr::col(C::Timestamp), Expr::col(C::Id)]);
+    user.add(position.gt(Expr::tuple([Expr::val(after.at), Expr::val(after.id)])))
 }
 
 impl TryFrom<rule_states::Model> for StoredRuleState {
@@ -141,27 +175,34 @@ impl TryFrom<rule_states::Model> for StoredRuleState {
 }
 
 impl Store {
-    /// Each listed user's events after their cursor (all of them when `None`), in event-time order: one
-    /// query per [`USERS_PER_QUERY`] users.
+    /// Each listed user's events after their cursor (all of them when `None`), in event-time order.
     #[tracing::instrument(skip_all, fields(application = %application, users = from.len()), err)]
     pub async fn users_events_after(
         &self,
         application: ApplicationId,
         from: &[(String, Option<EventCursor>)],
     ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-        use events::Column as C;
         let mut found: HashMap<String, Vec<RuleEventRow>> = HashMap::new();
         for chunk in from.chunks(USERS_PER_QUERY) {
-            let users = chunk.iter().fold(Condition::any(), |any, (user, after)| {
-                any.add(events_of(user, *after))
-            });
-            let rows = events::Entity::find()
-                .filter(C::ApplicationId.eq(application.as_uuid()))
-                .filter(users)
-                .order_by_asc(C::Timestamp)
-                .order_by_asc(C::Id)
-                .all(&self.db)
-                .await?;
+            let rows = match self.db.get_database_backend() {
+                DbBackend::Postgres => {
+                    events::Entity::find()
+                        .from_raw_sql(per_user_lateral(application, chunk)?)
+                        .all(&self.db)
+                        .await?
+                }
+                _ => {
+                    events::Entity::find()
+                        .filter(events::Column::ApplicationId.eq(application.as_uuid()))
+                        .filter(chunk.iter().fold(Condition::any(), |any, (user, after)| {
+                            any.add(events_of(user, *after))
+                        }))
+                        .order_by_asc(events::Column::Timestamp)
+                        .order_by_asc(events::Column::Id)
+                        .all(&self.db)
+                        .await?
+                }
+            };
             for row in rows.into_iter().map(RuleEventRow::from) {
                 let Some(user) = row.user_id.clone() else {
                     continue;
@@ -341,4 +382,24 @@ async fn update_state(
         .exec(txn)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_after_a_cursor_are_one_row_comparison() {
+        let at = DateTime::UNIX_EPOCH;
+        let query = events::Entity::find()
+            .filter(events_of("u1", Some(EventCursor { at, id: 7 })))
+            .build(DbBackend::Sqlite)
+            .to_string();
+        assert!(query.contains(r#"("timestamp", "id") > ("#), "{query}");
+        let all = events::Entity::find()
+            .filter(events_of("u1", None))
+            .build(DbBackend::Sqlite)
+            .to_string();
+        assert!(all.ends_with(r#"WHERE "events"."user_id" = 'u1'"#), "{all}");
+    }
 }

@@ -65,7 +65,8 @@ impl RuleReactor {
     }
 
     /// Evaluates the users' new events and writes their states: one read of the states, one of the events,
-    /// one transaction for the writes. Answers the users whose state another worker wrote meanwhile.
+    /// one transaction for the writes. Answers the users whose state another worker wrote meanwhile. The
+    /// writes follow the map's user order, so concurrent workers lock rows in one order: no deadlocks.
     async fn react_users(
         &self,
         application: ApplicationId,
