@@ -10,7 +10,7 @@
 #   EYE_BIN, EYE_BENCH_BIN  explicit binaries (default: $CARGO_TARGET_DIR/release/{eye,eye-bench})
 #   EYE_BENCH_PG          server URL without database (default: postgres://postgres@127.0.0.1:5432)
 #   EYE_REDIS_URL         default: redis://127.0.0.1:6379
-#   EYE_BENCH_PORT        the API's port (default: 18080)
+#   EYE_BENCH_PORT        the API's port (default: 18080); the worker's metrics are on the next one
 #   EYE_BENCH_OUT         the JSON report (default: bench/results/<stamp>.json)
 #   EYE_BENCH_DB_PARAMS   query string appended to the service's database URL, e.g. sslmode=disable
 #   EYE_BENCH_KEEP_DB=1   keep the database afterwards (it is dropped by default)
@@ -60,7 +60,8 @@ export EYE_BIND=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn} EYE_QUEUE_PATH=$logs/
 "$eye_bin" migrate
 "$eye_bin" api >"$logs/api.log" 2>&1 &
 api_pid=$!
-"$eye_bin" worker >"$logs/worker.log" 2>&1 &
+# The worker serves its metrics beside the API: the harness follows progress there, not with count(*).
+EYE_OPS_BIND=127.0.0.1:$((port + 1)) "$eye_bin" worker >"$logs/worker.log" 2>&1 &
 worker_pid=$!
 
 for _ in $(seq 1 100); do
@@ -77,4 +78,5 @@ EYE_BENCH_KEY=$(jq -r .ingest_key <<<"$app") \
 EYE_BENCH_APPLICATION=$(jq -r .id <<<"$app") \
 EYE_BENCH_DATABASE_URL=$pg/$db \
 EYE_BENCH_URL=$base \
+EYE_BENCH_WORKER_METRICS=http://127.0.0.1:$((port + 1))/metrics \
     "$bench_bin" run --api-pid "$api_pid" --worker-pid "$worker_pid" --out "$out" "$@"

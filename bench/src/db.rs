@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 /// The columns a worker writes (everything but the surrogate `id`), in one order for COPY out and in.
 const EVENT_COLUMNS: &str = "event_id, application_id, session_id, category, name, data, timestamp, \
-                             sent_at, received_at, stored_at, user_id, device_id";
+                             sent_at, received_at, stored_at, user_id, device_id, client_timestamp, \
+                             schema_version";
 
 /// Connects to the benchmark's database.
 pub async fn connect(url: &str) -> anyhow::Result<PgPool> {

@@ -63,6 +63,9 @@ struct RunArgs {
     /// pid of `eye worker`.
     #[arg(long)]
     worker_pid: Option<u32>,
+    /// The worker's metrics URL (`EYE_OPS_BIND`); without it, progress is polled with `count(*)`.
+    #[arg(long, env = "EYE_BENCH_WORKER_METRICS")]
+    worker_metrics: Option<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -147,6 +150,7 @@ async fn run_all(args: RunArgs) -> anyhow::Result<()> {
         application: args.service.application,
         database_url: args.service.database_url,
         redis_url: args.redis_url,
+        worker_metrics: args.worker_metrics,
         watched: Watched {
             api: args.api_pid,
             worker: args.worker_pid,

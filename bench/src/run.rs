@@ -1,7 +1,7 @@
 //! A whole benchmark run: every phase in order against one fresh database, then the report.
 
 use crate::db;
-use crate::e2e::{self, E2ePlan, E2eResult};
+use crate::e2e::{self, Counter, E2ePlan, E2eResult};
 use crate::load::{self, Cursor, LoadResult, Plan, Shape, Target};
 use crate::procs::Watched;
 use crate::progress::{Progress, note};
@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub database_url: String,
     /// Redis, for its command counter.
     pub redis_url: String,
+    /// The worker's `/metrics` (its `EYE_OPS_BIND`): progress without counting rows in the database.
+    pub worker_metrics: Option<String>,
     /// The processes under test.
     pub watched: Watched,
     /// Sizes and durations.
@@ -45,6 +47,8 @@ struct Bench {
     pool: PgPool,
     redis: redis::aio::MultiplexedConnection,
     cursor: Cursor,
+    /// Events answered 202 so far, in every phase.
+    accepted: u64,
 }
 
 /// Runs every phase and returns the report.
@@ -62,6 +66,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         pool,
         redis,
         cursor: Cursor::default(),
+        accepted: 0,
     };
     let machine = machine(&bench).await?;
     let phases = bench.phases().await?;
@@ -121,6 +126,11 @@ impl Bench {
                 b.accept(Shape::Batch(s.batch_size), "accept batch").await
             })
             .await?;
+        // Each accept phase measures its own traffic: the single events do not queue behind the batch
+        // phase's backlog (at 40,000 accepted and ~15,000 stored per second, half a million events).
+        note("  waiting for the workers to store the batch phase's backlog");
+        let counter = self.counter();
+        e2e::wait_until_stored(&counter, self.accepted, self.config.drain_timeout).await?;
         note(&format!(
             "6/6 accept rate, single events, {}s (workers store concurrently)",
             s.accept_duration_s
@@ -169,7 +179,21 @@ impl Bench {
             load,
             drain_timeout: self.config.drain_timeout,
         };
-        e2e::run(&self.target, &self.pool, plan, &self.cursor, label).await
+        let result = e2e::run(&self.target, &self.counter(), plan, &self.cursor, label).await?;
+        self.accepted += result.send.events_accepted;
+        Ok(result)
+    }
+
+    /// Where progress is read: the worker's metrics when known, else `count(*)`.
+    fn counter(&self) -> Counter {
+        match &self.config.worker_metrics {
+            Some(url) => Counter::WorkerMetrics {
+                url: url.clone(),
+                client: reqwest::Client::new(),
+                pool: self.pool.clone(),
+            },
+            None => Counter::Sql(self.pool.clone()),
+        }
     }
 
     async fn accept(&mut self, shape: Shape, label: &str) -> anyhow::Result<LoadResult> {
@@ -181,6 +205,7 @@ impl Bench {
         };
         let progress = Progress::start(label);
         let result = load::run(&self.target, plan, &self.cursor, &progress).await;
+        self.accepted += result.events_accepted;
         note(&format!(
             "  [{label}] {:.0} events/s, {:?}, failures {:?}",
             result.events_per_s, result.latency, result.failures
