@@ -165,8 +165,8 @@ async fn insert_chunk(
 }
 
 /// PostgreSQL: the chunk travels as one JSON parameter, unpacked by `json_to_recordset`. One small
-/// statement, prepared once per connection, instead of a VALUES list with 14 parameters per row, which
-/// PostgreSQL parses and plans afresh for every chunk size (measured: 3× the cost per row of COPY).
+/// statement, prepared once per connection, instead of a VALUES list with 14 parameters per row, prepared
+/// anew for every chunk size (measured end to end with the rules on: 10,300 → 11,900 events/s).
 const RECORDSET_INSERT: &str = r#"INSERT INTO events (event_id, application_id, session_id, category, name, data,
     "timestamp", sent_at, received_at, stored_at, user_id, device_id, client_timestamp, schema_version)
 SELECT e.event_id, $1, e.session_id, e.category, e.name, e.data, e."timestamp", e.sent_at, $2, $3,
