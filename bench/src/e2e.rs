@@ -106,7 +106,7 @@ pub async fn run(
         let (target, cursor, progress) = (target.clone(), cursor.clone(), progress.clone());
         tokio::spawn(async move { load::run(&target, plan.load, &cursor, &progress).await })
     };
-    let mut watch = Watch::new(counter.clone()).await?;
+    let mut watch = Watch::counting_from(counter.clone(), counter.read().await?);
     while !sender.is_finished() {
         watch.poll(Some(progress.count())).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -139,9 +139,9 @@ pub async fn wait_until_stored(
     goal: u64,
     timeout: Duration,
 ) -> anyhow::Result<u64> {
-    let mut watch = Watch::new(counter.clone()).await?;
-    watch.baseline = 0;
-    watch.until(goal, Instant::now() + timeout).await
+    Watch::counting_from(counter.clone(), 0)
+        .until(goal, Instant::now() + timeout)
+        .await
 }
 
 /// Polls the stored count, sparing the database: the closer the goal, the more often.
@@ -155,15 +155,16 @@ struct Watch {
 }
 
 impl Watch {
-    async fn new(counter: Counter) -> anyhow::Result<Self> {
-        Ok(Self {
-            baseline: counter.read().await?,
+    /// Counts events stored beyond `baseline`.
+    fn counting_from(counter: Counter, baseline: u64) -> Self {
+        Self {
             counter,
+            baseline,
             last: 0,
             last_at: Instant::now(),
             max_backlog: 0,
             started: Instant::now(),
-        })
+        }
     }
 
     /// Events stored since the start; tracks the backlog when the number accepted so far is known.

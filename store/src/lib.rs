@@ -12,6 +12,7 @@ mod keys;
 mod notifications;
 pub mod queries;
 mod read_keys;
+mod rule_events;
 mod rule_state;
 
 pub use applications::{Application, CreatedApplication};
@@ -24,7 +25,8 @@ pub use notifications::{
     DeliveryResult, NotificationFilter, NotificationRecord, NotificationStatus,
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
-pub use rule_state::{RuleEventRow, RuleUpdate, StoredRuleState, UserKey};
+pub use rule_events::RuleEventRow;
+pub use rule_state::{RuleUpdate, StoredRuleState, UserKey};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;

@@ -1,20 +1,20 @@
 //! Notification-rule state per user, written under an optimistic lock together with the notifications it
 //! decided (a transactional outbox), as the `eye-rules` persistence contract asks.
 
-use crate::entities::{events, rule_states};
+use crate::entities::rule_states;
 use crate::notifications::insert_notifications;
+use crate::rule_events::USERS_PER_QUERY;
 use crate::{EventCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
-use eye_rules::{Lateness, Notification, RuleEvent, UserRuleState, due_at};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use eye_rules::{Lateness, Notification, UserRuleState, due_at};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, TransactionTrait,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use uuid::Uuid;
 
 /// Whose rule state: users are named by their application.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -51,111 +51,6 @@ pub struct RuleUpdate<'a> {
     pub notifications: &'a [Notification],
 }
 
-/// A stored event, as the rules read it.
-#[derive(Debug, Clone)]
-pub struct RuleEventRow {
-    /// Where it sits in its user's stream.
-    pub cursor: EventCursor,
-    /// Its identity.
-    pub event_id: Uuid,
-    /// Category.
-    pub category: String,
-    /// Name.
-    pub name: String,
-    /// The user.
-    pub user_id: Option<String>,
-    /// Payload fields.
-    pub data: Map<String, Value>,
-    /// When The Eye accepted it.
-    pub received_at: DateTime<Utc>,
-}
-
-impl RuleEventRow {
-    /// The engine's view of it.
-    pub fn as_rule_event(&self) -> RuleEvent<'_> {
-        RuleEvent {
-            event_id: self.event_id,
-            category: &self.category,
-            name: &self.name,
-            user_id: self.user_id.as_deref(),
-            data: &self.data,
-            timestamp: self.cursor.at,
-            received_at: self.received_at,
-        }
-    }
-}
-
-impl From<events::Model> for RuleEventRow {
-    fn from(row: events::Model) -> Self {
-        let data = match row.data {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        Self {
-            cursor: EventCursor {
-                at: row.timestamp,
-                id: row.id,
-            },
-            event_id: row.event_id,
-            category: row.category,
-            name: row.name,
-            user_id: row.user_id,
-            data,
-            received_at: row.received_at,
-        }
-    }
-}
-
-/// Users per query when reading several users' states or events.
-const USERS_PER_QUERY: usize = 200;
-
-/// PostgreSQL: one index range scan per user, after that user's cursor. The users travel as one JSON
-/// parameter, so the statement is prepared once. `OFFSET 0` keeps the planner from flattening the
-/// subquery into a join: with statistics lagging behind a fast-growing table it then chose to hash every
-/// event of the application (measured: 300 ms to 1.1 s a call, against ~10 ms). An OR of per-user
-/// conditions took 11 ms to plan for 200 users and ran as a parallel bitmap scan, ~40 ms in all.
-const PER_USER_LATERAL: &str = r#"SELECT e.* FROM json_to_recordset($2::json)
-    AS c(user_id text, after_at timestamptz, after_id bigint)
-CROSS JOIN LATERAL (
-    SELECT * FROM events
-    WHERE application_id = $1 AND user_id = c.user_id
-      AND ("timestamp", id) > (COALESCE(c.after_at, '-infinity'), COALESCE(c.after_id, 0))
-    OFFSET 0
-) e
-ORDER BY e."timestamp", e.id"#;
-
-fn per_user_lateral(
-    application: ApplicationId,
-    users: &[(String, Option<EventCursor>)],
-) -> Result<Statement, StoreError> {
-    let users: Vec<Value> = users
-        .iter()
-        .map(|(user, after)| {
-            serde_json::json!({
-                "user_id": user,
-                "after_at": after.map(|a| a.at),
-                "after_id": after.map(|a| a.id),
-            })
-        })
-        .collect();
-    let users = serde_json::to_string(&users).map_err(|err| DbErr::Custom(err.to_string()))?;
-    Ok(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        PER_USER_LATERAL,
-        [application.as_uuid().into(), users.into()],
-    ))
-}
-
-/// Other databases (SQLite): a user's events after `after` (all of them when `None`), as one row
-/// comparison, a range on the user index.
-fn events_of(user: &str, after: Option<EventCursor>) -> Condition {
-    use events::Column as C;
-    let user = Condition::all().add(C::UserId.eq(user));
-    let Some(after) = after else { return user };
-    let position = Expr::tuple([Expr::col(C::Timestamp), Expr::col(C::Id)]);
-    user.add(position.gt(Expr::tuple([Expr::val(after.at), Expr::val(after.id)])))
-}
-
 impl TryFrom<rule_states::Model> for StoredRuleState {
     type Error = StoreError;
 
@@ -175,44 +70,6 @@ impl TryFrom<rule_states::Model> for StoredRuleState {
 }
 
 impl Store {
-    /// Each listed user's events after their cursor (all of them when `None`), in event-time order.
-    #[tracing::instrument(skip_all, fields(application = %application, users = from.len()), err)]
-    pub async fn users_events_after(
-        &self,
-        application: ApplicationId,
-        from: &[(String, Option<EventCursor>)],
-    ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-        let mut found: HashMap<String, Vec<RuleEventRow>> = HashMap::new();
-        for chunk in from.chunks(USERS_PER_QUERY) {
-            let rows = match self.db.get_database_backend() {
-                DbBackend::Postgres => {
-                    events::Entity::find()
-                        .from_raw_sql(per_user_lateral(application, chunk)?)
-                        .all(&self.db)
-                        .await?
-                }
-                _ => {
-                    events::Entity::find()
-                        .filter(events::Column::ApplicationId.eq(application.as_uuid()))
-                        .filter(chunk.iter().fold(Condition::any(), |any, (user, after)| {
-                            any.add(events_of(user, *after))
-                        }))
-                        .order_by_asc(events::Column::Timestamp)
-                        .order_by_asc(events::Column::Id)
-                        .all(&self.db)
-                        .await?
-                }
-            };
-            for row in rows.into_iter().map(RuleEventRow::from) {
-                let Some(user) = row.user_id.clone() else {
-                    continue;
-                };
-                found.entry(user).or_default().push(row);
-            }
-        }
-        Ok(found)
-    }
-
     /// The stored rule states of an application's users; users never seen are absent.
     #[tracing::instrument(skip_all, fields(application = %application, users = users.len()), err)]
     pub async fn rule_states(
@@ -382,24 +239,4 @@ async fn update_state(
         .exec(txn)
         .await?;
     Ok(result.rows_affected == 1)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn events_after_a_cursor_are_one_row_comparison() {
-        let at = DateTime::UNIX_EPOCH;
-        let query = events::Entity::find()
-            .filter(events_of("u1", Some(EventCursor { at, id: 7 })))
-            .build(DbBackend::Sqlite)
-            .to_string();
-        assert!(query.contains(r#"("timestamp", "id") > ("#), "{query}");
-        let all = events::Entity::find()
-            .filter(events_of("u1", None))
-            .build(DbBackend::Sqlite)
-            .to_string();
-        assert!(all.ends_with(r#"WHERE "events"."user_id" = 'u1'"#), "{all}");
-    }
 }

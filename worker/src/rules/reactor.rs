@@ -73,27 +73,16 @@ impl RuleReactor {
         pending: BTreeMap<String, EventCursor>,
     ) -> Result<BTreeMap<String, EventCursor>, StoreError> {
         let users: Vec<String> = pending.keys().cloned().collect();
-        let mut stored = self.store.rule_states(application, &users).await?;
-        let starts: Vec<(UserKey, StoredRuleState, Start)> = pending
-            .iter()
-            .map(|(user, first_new)| {
-                let key = UserKey {
-                    application_id: application,
-                    user_id: user.clone(),
-                };
-                let stored = stored.remove(user).unwrap_or_default();
-                let start = starting_point(&key, &stored, *first_new);
-                (key, stored, start)
-            })
-            .collect();
+        let stored = self.store.rule_states(application, &users).await?;
+        let starts = starting_points(application, &pending, stored);
         let from: Vec<(String, Option<EventCursor>)> = starts
             .iter()
-            .map(|(key, _, start)| (key.user_id.clone(), start.cursor))
+            .map(|(key, start)| (key.user_id.clone(), start.cursor))
             .collect();
         let mut events = self.store.users_events_after(application, &from).await?;
         let evaluated: Vec<Evaluated> = starts
             .iter()
-            .map(|(key, _, start)| {
+            .map(|(key, start)| {
                 let events = events.remove(&key.user_id).unwrap_or_default();
                 evaluate_in_order(&self.rules, start.state.clone(), start.cursor, &events)
             })
@@ -101,9 +90,9 @@ impl RuleReactor {
         let updates: Vec<RuleUpdate<'_>> = starts
             .iter()
             .zip(&evaluated)
-            .map(|((key, stored, _), evaluated)| RuleUpdate {
+            .map(|((key, start), evaluated)| RuleUpdate {
                 key,
-                expected: stored.version,
+                expected: start.version,
                 state: &evaluated.state,
                 cursor: evaluated.cursor,
                 notifications: &evaluated.outcome.notifications,
@@ -123,22 +112,28 @@ impl RuleReactor {
         batch: &[NewEvent],
         inserted: &[InsertedEvent],
     ) -> BTreeMap<String, EventCursor> {
+        let concerned: Vec<(&str, EventId)> = batch
+            .iter()
+            .filter(|e| {
+                let type_ = &e.event_type;
+                self.rules
+                    .concerns(type_.category.as_str(), type_.name.as_str())
+            })
+            .filter_map(|e| Some((e.user_id.as_ref()?.as_str(), e.event_id)))
+            .collect();
+        let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
+        // Most traffic concerns no rule: skip indexing the stored events then.
+        if concerned.is_empty() {
+            return earliest;
+        }
         let cursors: HashMap<EventId, EventCursor> =
             inserted.iter().map(|e| (e.event_id, e.cursor)).collect();
-        let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
-        for event in batch {
-            let (Some(user), Some(cursor)) = (&event.user_id, cursors.get(&event.event_id)) else {
+        for (user, event_id) in concerned {
+            let Some(cursor) = cursors.get(&event_id) else {
                 continue;
             };
-            let type_ = &event.event_type;
-            if !self
-                .rules
-                .concerns(type_.category.as_str(), type_.name.as_str())
-            {
-                continue;
-            }
             earliest
-                .entry(user.as_str().to_owned())
+                .entry(user.to_owned())
                 .and_modify(|first| *first = (*first).min(*cursor))
                 .or_insert(*cursor);
         }
@@ -146,26 +141,49 @@ impl RuleReactor {
     }
 }
 
-/// Where a user's evaluation starts: after the stored cursor, or from scratch.
+/// Each pending user's key and starting point, in the map's (user) order.
+fn starting_points(
+    application: ApplicationId,
+    pending: &BTreeMap<String, EventCursor>,
+    mut stored: HashMap<String, StoredRuleState>,
+) -> Vec<(UserKey, Start)> {
+    pending
+        .iter()
+        .map(|(user, first_new)| {
+            let key = UserKey {
+                application_id: application,
+                user_id: user.clone(),
+            };
+            let start = starting_point(&key, stored.remove(user).unwrap_or_default(), *first_new);
+            (key, start)
+        })
+        .collect()
+}
+
+/// Where a user's evaluation starts: after the stored cursor, or from scratch; and the stored version the
+/// write must still find.
 struct Start {
     state: UserRuleState,
     cursor: Option<EventCursor>,
+    version: Option<i64>,
 }
 
 /// From the stored state and cursor; from scratch when an event older than the cursor arrived (an equal
 /// one is the cursor itself, evaluated already).
-fn starting_point(key: &UserKey, stored: &StoredRuleState, first_new: EventCursor) -> Start {
+fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor) -> Start {
     match stored.cursor {
         Some(cursor) if first_new < cursor => {
             tracing::info!(user = %key.user_id, "event older than the rule cursor; rebuilding");
             Start {
                 state: UserRuleState::default(),
                 cursor: None,
+                version: stored.version,
             }
         }
         cursor => Start {
-            state: stored.state.clone(),
+            state: stored.state,
             cursor,
+            version: stored.version,
         },
     }
 }
