@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 pub struct ApiMetrics {
     accepted: Counter,
     queue_depth: Gauge,
+    dead_jobs: Gauge,
 }
 
 impl ApiMetrics {
@@ -25,11 +26,21 @@ impl ApiMetrics {
             "Jobs waiting in the queue",
             self.queue_depth.clone(),
         );
+        registry.register(
+            "eye_dead_jobs",
+            "Dead jobs not replayed yet (counted at scrape time)",
+            self.dead_jobs.clone(),
+        );
     }
 
     /// Counts accepted events.
     pub fn record_accepted(&self, events: u64) {
         self.accepted.inc_by(events);
+    }
+
+    /// Sets the number of dead jobs not replayed yet.
+    pub fn set_dead_jobs(&self, count: u64) {
+        self.dead_jobs.set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Sets the last observed queue depth.

@@ -3,6 +3,7 @@
 //! The rest of the workspace talks to [`Store`] in domain types; entities never leave this crate.
 
 mod applications;
+mod dead_jobs;
 mod entities;
 mod error;
 mod event_types;
@@ -16,6 +17,9 @@ mod rule_events;
 mod rule_state;
 
 pub use applications::{Application, CreatedApplication};
+pub use dead_jobs::{
+    DeadJob, DeadJobCursor, DeadJobFilter, DeadJobStatus, DeadJobSummary, ReplaySelection,
+};
 pub use error::StoreError;
 pub use event_types::{EventTypeSchema, Published, RegistryRevision};
 pub use events::{EventCursor, EventRecord, InsertOutcome, InsertedEvent, StoredBatch};

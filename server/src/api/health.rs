@@ -62,6 +62,7 @@ impl HealthApi {
         if let Ok(depth) = state.queue().depth().await {
             state.metrics().set_queue_depth(depth);
         }
+        crate::api::dead_jobs::refresh_gauge(&state).await;
         PlainText(crate::metrics::encode(state.registry()))
     }
 }

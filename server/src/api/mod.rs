@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 mod body;
+pub mod dead_jobs;
 pub mod errors;
 pub mod event_types;
 pub mod health;
@@ -32,6 +33,7 @@ pub type Apis = merge::MergePaths<(
     notifications::NotificationsApi,
     query::QueryApi,
     read_keys::ReadKeysApi,
+    dead_jobs::DeadJobsApi,
 )>;
 
 /// The OpenAPI service (also used to print the spec without a server).
@@ -46,6 +48,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             notifications::NotificationsApi,
             query::QueryApi,
             read_keys::ReadKeysApi,
+            dead_jobs::DeadJobsApi,
         )),
         "The Eye",
         env!("CARGO_PKG_VERSION"),

@@ -5,6 +5,7 @@
 
 pub mod api_keys;
 pub mod applications;
+pub mod dead_jobs;
 pub mod event_types;
 pub mod events;
 pub mod ingest_errors;

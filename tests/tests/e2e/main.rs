@@ -2,6 +2,7 @@
 //! default). Each test owns its database and queue name, so tests run in parallel.
 
 mod auth;
+mod dead_jobs;
 mod ingest;
 mod notifications;
 mod notify_server;

@@ -13,13 +13,13 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 /// A TCP proxy in front of Redis that the test can cut, like Redis going down.
-struct RedisProxy {
-    url: String,
+pub(crate) struct RedisProxy {
+    pub(crate) url: String,
     tasks: JoinSet<()>,
 }
 
 impl RedisProxy {
-    async fn start() -> anyhow::Result<Self> {
+    pub(crate) async fn start() -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("redis://{}", listener.local_addr()?);
         let upstream = redis_url()
@@ -42,7 +42,7 @@ impl RedisProxy {
     }
 
     /// Closes the listener and every proxied connection.
-    async fn cut(mut self) {
+    pub(crate) async fn cut(mut self) {
         self.tasks.shutdown().await;
     }
 }
