@@ -281,3 +281,24 @@ async fn with_the_queue_unreachable_a_replay_answers_503_and_the_job_stays_dead(
     assert_eq!(dead["dead_jobs"][0]["id"], job.job_id.to_string());
     app.stop().await
 }
+
+/// PostgreSQL's jsonb refuses `\u0000`: the batch is kept as JSON text, so a dead job stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_job_keeps_its_events_byte_for_byte_even_with_nul_characters() -> anyhow::Result<()>
+{
+    let app = TestApp::start_with(Isolation::new(Backend::PostgresRedis).await?, Role::Api).await?;
+    let mut job = batch(&app, &[Uuid::now_v7()])?;
+    let mut raw = event(job.events[0].event_id.as_uuid(), "dead", 1);
+    raw["data"]["note"] = json!("a\u{0}b");
+    job.events[0] = serde_json::from_value(raw)?;
+    app.store
+        .record_dead_job(&job, "error quoting \u{0}", 1)
+        .await?;
+
+    let kept = app.store.dead_job(job.job_id).await?;
+    assert_eq!(kept.map(|dead| dead.batch), Some(job.clone()));
+    let shown = get_json(&app, &format!("/v1/admin/dead-jobs/{}", job.job_id)).await?;
+    assert_eq!(shown["events"][0]["data"]["note"], "a\u{0}b");
+    assert_eq!(shown["dead_job"]["error"], "error quoting \u{fffd}");
+    app.stop().await
+}
