@@ -2,6 +2,7 @@
 //! with their error and replayed through the normal processing path once the cause is fixed.
 
 use crate::api::auth::AdminToken;
+use crate::api::optional_body::OptionalJson;
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use base64::Engine;
@@ -12,22 +13,15 @@ use eye_store::{
     DeadJob, DeadJobCursor, DeadJobFilter, DeadJobStatus, DeadJobSummary, ReplaySelection,
 };
 use poem::web::Data;
-use poem::{Request, RequestBody};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
-use poem_openapi::types::ParseFromJSON;
-use poem_openapi::{
-    ApiExtractor, ApiExtractorType, ApiResponse, Enum, ExtractParamOptions, Object, OpenApi, Tags,
-};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde_json::Value;
 use std::time::Duration;
 use uuid::Uuid;
 
 /// The most jobs one replay call pushes; call again for more.
 const REPLAY_LIMIT: u64 = 100;
-/// A replay body is a list of at most [`REPLAY_LIMIT`] ids: anything much larger is not one.
-const REPLAY_BODY_LIMIT: usize = 64 * 1024;
 /// `/metrics` must answer while the database is away: the count is skipped (the gauge keeps its last
 /// value) when the database does not answer in this time.
 const GAUGE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -323,60 +317,6 @@ async fn push(state: &AppState, jobs: Vec<DeadJob>) -> Result<Vec<JobId>, ApiErr
         .map_err(ApiError::internal)?;
     tracing::info!(jobs = job_ids.len(), "dead jobs replayed");
     Ok(job_ids)
-}
-
-/// A JSON body that may be left out entirely (no body, or an empty one, is `None`).
-pub struct OptionalJson<T>(pub Option<T>);
-
-async fn read_optional<T: ParseFromJSON>(body: &mut RequestBody) -> Result<Option<T>, ApiError> {
-    let bytes = body
-        .take()
-        .map_err(|err| ApiError::MalformedJson(err.to_string()))?
-        .into_bytes_limit(REPLAY_BODY_LIMIT)
-        .await
-        .map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => {
-                ApiError::PayloadTooLarge(REPLAY_BODY_LIMIT)
-            }
-            other => ApiError::MalformedJson(other.to_string()),
-        })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let value: Value =
-        serde_json::from_slice(&bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))?;
-    T::parse_from_json(Some(value))
-        .map(Some)
-        .map_err(|err| ApiError::Invalid(vec![FieldError::new("body", err.into_message())]))
-}
-
-impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
-    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
-    type ParamType = ();
-    type ParamRawType = ();
-
-    fn register(registry: &mut Registry) {
-        T::register(registry);
-    }
-
-    fn request_meta() -> Option<MetaRequest> {
-        Some(MetaRequest {
-            description: None,
-            content: vec![MetaMediaType {
-                content_type: "application/json",
-                schema: T::schema_ref(),
-            }],
-            required: false,
-        })
-    }
-
-    async fn from_request(
-        _request: &'a Request,
-        body: &mut RequestBody,
-        _param_opts: ExtractParamOptions<Self::ParamType>,
-    ) -> poem::Result<Self> {
-        Ok(Self(read_optional(body).await?))
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod legacy;
 pub mod merge;
 pub mod notifications;
+mod optional_body;
 pub mod problem;
 pub mod query;
 mod query_params;

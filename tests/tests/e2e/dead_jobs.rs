@@ -186,6 +186,21 @@ async fn pages_are_newest_first_and_filtered(backend: Backend) -> anyhow::Result
             .map(Vec::len),
         Some(3)
     );
+    // A replay whose job died again while it was being pushed leaves it dead.
+    let newest = JobId::from(Uuid::parse_str(&recorded[0])?);
+    let before_it_died = Utc::now() - chrono::Duration::minutes(1);
+    assert_eq!(
+        app.store
+            .mark_dead_jobs_replayed(&[newest], before_it_died)
+            .await?,
+        0
+    );
+    assert_eq!(
+        app.store
+            .mark_dead_jobs_replayed(&[newest], Utc::now())
+            .await?,
+        1
+    );
     app.stop().await
 }
 
