@@ -11,6 +11,7 @@ mod m20261122_000005_queries;
 mod m20261122_000006_notifications;
 mod m20261122_000007_dashboard_counts;
 mod m20261130_000008_dead_jobs;
+mod m20261130_000011_rule_checkpoints;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_notifications::Migration),
             Box::new(m20261122_000007_dashboard_counts::Migration),
             Box::new(m20261130_000008_dead_jobs::Migration),
+            Box::new(m20261130_000011_rule_checkpoints::Migration),
         ]
     }
 }

@@ -88,16 +88,17 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let validator = start_validation(config, &store, &shutdown, &mut tasks).await?;
+    // Every process has the processor: workers run queued jobs through it, the API replays errors.
+    let processor = Processor::new(store.clone(), validator, worker_metrics, shutdown.clone())
+        .with_rules(rules::reactor(config)?);
     if role.runs_workers() {
-        let reactor = rules::start_rules(config, &store, &shutdown, &mut tasks)?;
-        let processor =
-            Processor::new(store.clone(), validator.clone(), worker_metrics).with_rules(reactor);
+        rules::start_rule_tasks(config, &store, &shutdown, &mut tasks)?;
         let options = WorkerOptions {
             concurrency: usize::from(config.worker_concurrency),
         };
         tasks.spawn(eye_worker::run_workers(
             queue.clone(),
-            processor,
+            processor.clone(),
             options,
             shutdown.clone(),
         ));
@@ -108,7 +109,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
             store,
             queue,
             registry,
-            validator,
+            processor,
         },
     );
     let addr = match (role.serves_http(), config.ops_bind) {
@@ -202,7 +203,7 @@ struct StateDeps {
     store: Store,
     queue: Queue,
     registry: Registry,
-    validator: Validator,
+    processor: Processor,
 }
 
 fn app_state(config: &Config, deps: StateDeps) -> AppState {
@@ -210,7 +211,7 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
         store,
         queue,
         mut registry,
-        validator,
+        processor,
     } = deps;
     let metrics = ApiMetrics::default();
     metrics.register(&mut registry);
@@ -218,7 +219,7 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
         store,
         enqueuer: Enqueuer::start(queue.clone(), GroupingSettings::default()),
         queue,
-        validator,
+        processor,
         keys: KeyCache::new(config.auth_cache_ttl),
         metrics,
         registry,

@@ -31,14 +31,18 @@ pub fn load_rules(config: &Config) -> anyhow::Result<RuleSet> {
     RuleSet::from_toml_str(&text).with_context(|| format!("EYE_RULES={}", path.display()))
 }
 
-/// Loads the rules, spawns the sweeper and the notifier, and returns the reactor for the processor.
-pub fn start_rules(
+/// The reactor that evaluates stored events against the rules, for the processor.
+pub fn reactor(config: &Config) -> anyhow::Result<RuleReactor> {
+    Ok(RuleReactor::new(Arc::new(load_rules(config)?)))
+}
+
+/// Spawns the timer sweeper and the notifier that delivers the outbox (in worker processes).
+pub fn start_rule_tasks(
     config: &Config,
     store: &Store,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> anyhow::Result<RuleReactor> {
-    let rules = Arc::new(load_rules(config)?);
+) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     let sweeper = Sweeper::new(
         store.clone(),
@@ -51,7 +55,7 @@ pub fn start_rules(
     tasks.spawn(sweeper.run(shutdown.clone()));
     let notifier = Notifier::new(store.clone(), clock, notify_settings(config))?;
     tasks.spawn(notifier.run(shutdown.clone()));
-    Ok(RuleReactor::new(store.clone(), rules))
+    Ok(())
 }
 
 fn notify_settings(config: &Config) -> NotifySettings {

@@ -3,7 +3,7 @@
 use crate::api::auth::KeyCache;
 use crate::metrics::ApiMetrics;
 use eye_store::{KeyHash, Store};
-use eye_worker::{Enqueuer, Queue, Validator};
+use eye_worker::{Enqueuer, Processor, Queue};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ struct Inner {
     store: Store,
     queue: Queue,
     enqueuer: Enqueuer,
-    validator: Validator,
+    processor: Processor,
     keys: KeyCache,
     metrics: ApiMetrics,
     registry: Registry,
@@ -31,8 +31,8 @@ pub struct AppStateParts {
     pub queue: Queue,
     /// Puts accepted events on the queue (group commit).
     pub enqueuer: Enqueuer,
-    /// Judges events (for replays of recorded errors).
-    pub validator: Validator,
+    /// Processes replayed events exactly like queued ones (validation, storage, rules).
+    pub processor: Processor,
     /// Ingest-key cache.
     pub keys: KeyCache,
     /// API metrics (already registered in `registry`).
@@ -52,7 +52,7 @@ impl AppState {
             store: parts.store,
             queue: parts.queue,
             enqueuer: parts.enqueuer,
-            validator: parts.validator,
+            processor: parts.processor,
             keys: parts.keys,
             metrics: parts.metrics,
             registry: parts.registry,
@@ -76,9 +76,9 @@ impl AppState {
         &self.0.enqueuer
     }
 
-    /// Judges events against the current schemas.
-    pub fn validator(&self) -> &Validator {
-        &self.0.validator
+    /// Processes replayed events exactly like queued ones.
+    pub fn processor(&self) -> &Processor {
+        &self.0.processor
     }
 
     /// Ingest-key cache.

@@ -105,25 +105,44 @@ impl SessionDelta {
     }
 }
 
+/// One job's unit of work: its new events, their sessions, the refused events and the notification rules'
+/// outcomes commit together or not at all, so a crash or a redelivery can never separate them.
+pub struct IngestTxn {
+    pub(crate) txn: DatabaseTransaction,
+}
+
 impl Store {
-    /// Stores the events that are new and folds them into their sessions, in one transaction: a retried
-    /// batch stores nothing twice and counts nothing twice.
+    /// Opens a job's unit of work.
+    pub async fn begin_ingest(&self) -> Result<IngestTxn, StoreError> {
+        Ok(IngestTxn {
+            txn: self.db.begin().await?,
+        })
+    }
+}
+
+impl IngestTxn {
+    /// Stores the events that are new and folds them into their sessions, and records the refused ones:
+    /// a retried batch stores nothing twice and counts nothing twice.
     #[tracing::instrument(skip_all, fields(application = %batch.application_id, events = batch.events.len()), err)]
-    pub async fn insert_events(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
-        let txn = self.db.begin().await?;
+    pub async fn insert_batch(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
         let mut deltas = BTreeMap::new();
         let mut inserted = Vec::new();
         for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
-            inserted.extend(insert_chunk(&txn, &batch, chunk, &mut deltas).await?);
+            inserted.extend(insert_chunk(&self.txn, &batch, chunk, &mut deltas).await?);
         }
-        upsert_sessions(&txn, batch.application_id, &deltas).await?;
-        insert_ingest_errors(&txn, batch.refused).await?;
-        txn.commit().await?;
+        upsert_sessions(&self.txn, batch.application_id, &deltas).await?;
+        insert_ingest_errors(&self.txn, batch.refused).await?;
         let duplicates = (batch.events.len() - inserted.len()) as u64;
         Ok(InsertOutcome {
             inserted,
             duplicates,
         })
+    }
+
+    /// Makes everything done in this unit of work durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.txn.commit().await?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ mod notifications;
 pub mod queries;
 mod read_keys;
 mod rule_events;
+mod rule_lock;
 mod rule_state;
 
 pub use applications::{Application, CreatedApplication};
@@ -22,7 +23,7 @@ pub use dead_jobs::{
 };
 pub use error::StoreError;
 pub use event_types::{EventTypeSchema, Published, RegistryRevision};
-pub use events::{EventCursor, EventRecord, InsertOutcome, InsertedEvent, StoredBatch};
+pub use events::{EventCursor, EventRecord, IngestTxn, InsertOutcome, InsertedEvent, StoredBatch};
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
 pub use notifications::{
@@ -30,7 +31,8 @@ pub use notifications::{
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
 pub use rule_events::RuleEventRow;
-pub use rule_state::{RuleUpdate, StoredRuleState, UserKey};
+pub use rule_lock::{CheckpointWrite, RuleWrite};
+pub use rule_state::{Checkpoint, RuleUpdate, StoredRuleState, UserKey};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;

@@ -1,13 +1,14 @@
 //! Stored events as the notification rules read them: each user's events after their rule cursor.
 
 use crate::entities::events;
-use crate::{EventCursor, Store, StoreError};
+use crate::{EventCursor, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::RuleEvent;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, Statement,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -118,54 +119,51 @@ fn events_of(user: &str, after: Option<EventCursor>) -> Condition {
     user.add(position.gt(Expr::tuple([Expr::val(after.at), Expr::val(after.id)])))
 }
 
-impl Store {
-    /// Each listed user's events after their cursor (all of them when `None`), in event-time order.
-    #[tracing::instrument(skip_all, fields(application = %application, users = from.len()), err)]
-    pub async fn users_events_after(
-        &self,
-        application: ApplicationId,
-        from: &[(String, Option<EventCursor>)],
-    ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-        let mut found: HashMap<String, Vec<RuleEventRow>> = HashMap::new();
-        for chunk in from.chunks(USERS_PER_QUERY) {
-            for row in self.events_after(application, chunk).await? {
-                let Some(user) = row.user_id.clone() else {
-                    continue;
-                };
-                found.entry(user).or_default().push(row);
-            }
+/// Each listed user's events after their cursor (all of them when `None`), in event-time order.
+pub(crate) async fn events_after(
+    db: &impl ConnectionTrait,
+    application: ApplicationId,
+    from: &[(String, Option<EventCursor>)],
+) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
+    let mut found: HashMap<String, Vec<RuleEventRow>> = HashMap::new();
+    for chunk in from.chunks(USERS_PER_QUERY) {
+        for row in events_after_chunk(db, application, chunk).await? {
+            let Some(user) = row.user_id.clone() else {
+                continue;
+            };
+            found.entry(user).or_default().push(row);
         }
-        Ok(found)
     }
+    Ok(found)
+}
 
-    /// One query's worth of [`Store::users_events_after`].
-    async fn events_after(
-        &self,
-        application: ApplicationId,
-        users: &[(String, Option<EventCursor>)],
-    ) -> Result<Vec<RuleEventRow>, StoreError> {
-        let rows = match self.db.get_database_backend() {
-            DbBackend::Postgres => {
-                events::Entity::find()
-                    .from_raw_sql(per_user_lateral(application, users)?)
-                    .all(&self.db)
-                    .await?
-            }
-            _ => {
-                let any_user = users.iter().fold(Condition::any(), |any, (user, after)| {
-                    any.add(events_of(user, *after))
-                });
-                events::Entity::find()
-                    .filter(events::Column::ApplicationId.eq(application.as_uuid()))
-                    .filter(any_user)
-                    .order_by_asc(events::Column::Timestamp)
-                    .order_by_asc(events::Column::Id)
-                    .all(&self.db)
-                    .await?
-            }
-        };
-        Ok(rows.into_iter().map(RuleEventRow::from).collect())
-    }
+/// One query's worth of [`events_after`].
+async fn events_after_chunk(
+    db: &impl ConnectionTrait,
+    application: ApplicationId,
+    users: &[(String, Option<EventCursor>)],
+) -> Result<Vec<RuleEventRow>, StoreError> {
+    let rows = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            events::Entity::find()
+                .from_raw_sql(per_user_lateral(application, users)?)
+                .all(db)
+                .await?
+        }
+        _ => {
+            let any_user = users.iter().fold(Condition::any(), |any, (user, after)| {
+                any.add(events_of(user, *after))
+            });
+            events::Entity::find()
+                .filter(events::Column::ApplicationId.eq(application.as_uuid()))
+                .filter(any_user)
+                .order_by_asc(events::Column::Timestamp)
+                .order_by_asc(events::Column::Id)
+                .all(db)
+                .await?
+        }
+    };
+    Ok(rows.into_iter().map(RuleEventRow::from).collect())
 }
 
 #[cfg(test)]

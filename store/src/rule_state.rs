@@ -3,7 +3,6 @@
 
 use crate::entities::rule_states;
 use crate::notifications::insert_notifications;
-use crate::rule_events::USERS_PER_QUERY;
 use crate::{EventCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
@@ -14,7 +13,7 @@ use sea_orm::{
     QuerySelect, QueryTrait, TransactionTrait,
 };
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Whose rule state: users are named by their application.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +33,18 @@ pub struct StoredRuleState {
     pub version: Option<i64>,
     /// The last event evaluated into `state`.
     pub cursor: Option<EventCursor>,
+    /// The state as it stood after an earlier event, to rebuild from without reading the whole history.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A user's rule state as it stood right after the event at `cursor`: every stored event of the user up
+/// to that position is evaluated into it, and nothing after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// Open pairs and pending timers at that point.
+    pub state: UserRuleState,
+    /// The last event evaluated into it.
+    pub cursor: EventCursor,
 }
 
 /// A new state to write, if the stored version is still `expected`, with the notifications it decided.
@@ -55,44 +66,27 @@ impl TryFrom<rule_states::Model> for StoredRuleState {
     type Error = StoreError;
 
     fn try_from(row: rule_states::Model) -> Result<Self, StoreError> {
-        let state = serde_json::from_value(row.state)
-            .map_err(|err| DbErr::Custom(format!("rule state of {}: {err}", row.user_id)))?;
         let cursor = row
             .cursor_at
             .zip(row.cursor_id)
             .map(|(at, id)| EventCursor { at, id });
+        let checkpoint = match (row.checkpoint, row.checkpoint_at, row.checkpoint_id) {
+            (Some(state), Some(at), Some(id)) => Some(Checkpoint {
+                state: parse_state(state, &row.user_id)?,
+                cursor: EventCursor { at, id },
+            }),
+            _ => None,
+        };
         Ok(Self {
-            state,
+            state: parse_state(row.state, &row.user_id)?,
             version: Some(row.version),
             cursor,
+            checkpoint,
         })
     }
 }
 
 impl Store {
-    /// The stored rule states of an application's users; users never seen are absent.
-    #[tracing::instrument(skip_all, fields(application = %application, users = users.len()), err)]
-    pub async fn rule_states(
-        &self,
-        application: ApplicationId,
-        users: &[String],
-    ) -> Result<HashMap<String, StoredRuleState>, StoreError> {
-        use rule_states::Column as C;
-        let mut found = HashMap::with_capacity(users.len());
-        for chunk in users.chunks(USERS_PER_QUERY) {
-            let rows = rule_states::Entity::find()
-                .filter(C::ApplicationId.eq(application.as_uuid()))
-                .filter(C::UserId.is_in(chunk.iter().map(String::as_str)))
-                .all(&self.db)
-                .await?;
-            for row in rows {
-                let user = row.user_id.clone();
-                found.insert(user, StoredRuleState::try_from(row)?);
-            }
-        }
-        Ok(found)
-    }
-
     /// A user's stored rule state (empty, without version, for a user never seen).
     #[tracing::instrument(skip_all, fields(user = %key.user_id), err)]
     pub async fn rule_state(&self, key: &UserKey) -> Result<StoredRuleState, StoreError> {
@@ -164,7 +158,7 @@ impl Store {
 }
 
 /// When the earliest pending timer may fire, before lateness.
-fn wake_at(state: &UserRuleState) -> Option<DateTime<Utc>> {
+pub(crate) fn wake_at(state: &UserRuleState) -> Option<DateTime<Utc>> {
     state
         .timers
         .iter()
@@ -172,7 +166,12 @@ fn wake_at(state: &UserRuleState) -> Option<DateTime<Utc>> {
         .min()
 }
 
-fn state_json(state: &UserRuleState) -> Result<Value, StoreError> {
+fn parse_state(json: Value, user: &str) -> Result<UserRuleState, StoreError> {
+    serde_json::from_value(json)
+        .map_err(|err| DbErr::Custom(format!("rule state of {user}: {err}")).into())
+}
+
+pub(crate) fn state_json(state: &UserRuleState) -> Result<Value, StoreError> {
     serde_json::to_value(state).map_err(|err| DbErr::Custom(err.to_string()).into())
 }
 
@@ -198,6 +197,9 @@ async fn insert_states(
                 cursor_at: Set(update.cursor.map(|c| c.at)),
                 cursor_id: Set(update.cursor.map(|c| c.id)),
                 wake_at: Set(wake_at(update.state)),
+                checkpoint: Set(None),
+                checkpoint_at: Set(None),
+                checkpoint_id: Set(None),
                 updated_at: Set(now),
             })
         })

@@ -1,19 +1,22 @@
 //! The Eye's workers: the queue between API and storage, and what happens to each queued batch.
 
+mod liveness;
 mod metrics;
 pub mod notify;
 mod processor;
 pub mod queue;
 mod registry;
 mod replay;
+mod retry;
 pub mod rules;
 mod runner;
 mod validate;
 
 pub use metrics::WorkerMetrics;
-pub use processor::{ProcessError, Processor, RetrySettings};
+pub use processor::{ProcessError, Processed, Processor};
 pub use queue::{Enqueuer, GroupingSettings, Queue, QueueBackend, QueueConfig, QueueError};
 pub use registry::{keep_registry_fresh, load_registry, seed_builtin_schemas};
-pub use replay::{ReplayOutcome, replay_errors};
+pub use replay::{ReplayFailure, ReplayOutcome, replay_errors};
+pub use retry::RetrySettings;
 pub use runner::{WorkerOptions, run_workers};
 pub use validate::{Judged, Validator};

@@ -23,6 +23,7 @@ pub struct WorkerMetrics {
     duplicates: Counter,
     refused: Family<ReasonLabel, Counter>,
     unregistered: Counter,
+    dead_jobs: Counter,
     lag_seconds: Histogram,
 }
 
@@ -33,6 +34,7 @@ impl Default for WorkerMetrics {
             duplicates: Counter::default(),
             refused: Family::default(),
             unregistered: Counter::default(),
+            dead_jobs: Counter::default(),
             // 1 ms .. ~65 s: from a live pipeline to one catching up on a backlog.
             lag_seconds: Histogram::new(
                 prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17),
@@ -61,6 +63,11 @@ impl WorkerMetrics {
             self.unregistered.clone(),
         );
         registry.register(
+            "eye_jobs_dead",
+            "Jobs moved to the dead-letter store (GET /v1/admin/dead-jobs) after a failure that is not transient",
+            self.dead_jobs.clone(),
+        );
+        registry.register(
             "eye_ingest_lag_seconds",
             "Time from acceptance to storage, per stored event",
             self.lag_seconds.clone(),
@@ -74,6 +81,10 @@ impl WorkerMetrics {
         for _ in 0..outcome.inserted.len() {
             self.lag_seconds.observe(lag);
         }
+    }
+
+    pub(crate) fn record_dead_job(&self) {
+        self.dead_jobs.inc();
     }
 
     pub(crate) fn record_unregistered(&self, count: u64) {

@@ -1,187 +1,278 @@
-//! What a worker does with a queued batch: store it, exactly once, or record why it could not.
+//! What happens to every batch of events, however it arrives (a queued job, a redelivered one, a replayed
+//! error or dead job): validate, store and evaluate the rules in one unit of work, count. One path, the
+//! same guarantees:
+//! - a transient failure (connection, resources, read-only, timeout, serialization, deadlock) is retried
+//!   for as long as it lasts, so no attempt limit can drop an acknowledged job;
+//! - an event the database refuses is recorded as an error, and its batch mates are stored;
+//! - a job that fails for any other reason is kept whole in the dead-letter store, never abandoned.
 
+use crate::liveness::Liveness;
 use crate::metrics::WorkerMetrics;
+use crate::retry::{Retry, RetrySettings, Stopped};
 use crate::rules::RuleReactor;
 use crate::validate::{Judged, Validator, error_record};
-use apalis::prelude::Data;
-use backon::{ExponentialBuilder, Retryable};
-use eye_domain::{Failure, IngestBatch, NewEvent};
+use apalis::prelude::{Attempt, Data};
+use eye_domain::{Failure, IngestBatch, NewEvent, Retryability};
 use eye_store::{
     EventRecord, IngestErrorRecord, InsertOutcome, RejectReason, Store, StoreError, StoredBatch,
 };
-use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
-/// A batch could not be processed now; the queue keeps the job and tries it again later.
+/// A batch was not processed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// Storage kept failing with transient errors beyond the retry budget.
+    /// Shutdown came (or a bounded retry budget ran out) while the database kept failing; the queue hands
+    /// the job out again.
     #[error("storage unavailable: {0}")]
-    StorageUnavailable(#[source] StoreError),
-    /// Recording the refused events failed.
-    #[error("could not record refused events: {0}")]
-    RecordingFailed(#[source] StoreError),
+    Unavailable(#[source] StoreError),
+    /// The batch failed for a reason that is not transient (e.g. a rule state that cannot be read); a
+    /// queued job goes to the dead-letter store.
+    #[error("processing failed: {0}")]
+    Failed(#[source] StoreError),
 }
 
-/// How hard to retry transient storage failures inside one job before handing it back to the queue.
-#[derive(Debug, Clone, Copy)]
-pub struct RetrySettings {
-    /// First delay.
-    pub min_delay: Duration,
-    /// Longest delay.
-    pub max_delay: Duration,
-    /// Attempts after the first.
-    pub max_retries: usize,
+/// Why one unit of work failed: storing the events (the fallback stores them one by one), or evaluating the
+/// rules (nothing about the events would change that).
+#[derive(Debug, thiserror::Error)]
+enum UnitError {
+    #[error("{0}")]
+    Storage(#[source] StoreError),
+    #[error("notification rules: {0}")]
+    Rules(#[source] StoreError),
 }
 
-impl Default for RetrySettings {
-    fn default() -> Self {
-        Self {
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(30),
-            max_retries: 10,
+impl Failure for UnitError {
+    fn retryability(&self) -> Retryability {
+        match self {
+            Self::Storage(err) | Self::Rules(err) => err.retryability(),
         }
     }
 }
 
-/// Everything a worker needs to process batches.
+/// What processing a batch did.
+#[derive(Debug, Clone, Default)]
+pub struct Processed {
+    /// Events stored now, and those stored before.
+    pub stored: InsertOutcome,
+    /// Events recorded as errors (refused by validation or by the database), with why.
+    pub refused: Vec<IngestErrorRecord>,
+}
+
+/// Everything a worker needs to process batches (cheap to clone).
 #[derive(Clone)]
 pub struct Processor {
     store: Store,
     validator: Validator,
     metrics: WorkerMetrics,
-    retry: RetrySettings,
+    retry: Retry,
     rules: Option<RuleReactor>,
+    liveness: Option<Liveness>,
 }
 
 /// The apalis job function.
 pub async fn handle_batch(
     batch: IngestBatch,
     processor: Data<Processor>,
+    attempt: Attempt,
 ) -> Result<(), ProcessError> {
-    processor.process(&batch).await.map(|_| ())
+    processor.handle(&batch, attempt.current()).await
 }
 
 impl Processor {
-    /// A processor validating with `validator`, storing into `store`, reporting into `metrics`.
-    pub fn new(store: Store, validator: Validator, metrics: WorkerMetrics) -> Self {
+    /// A processor validating with `validator`, storing into `store`, reporting into `metrics`; it retries
+    /// transient failures until they pass or `shutdown` fires.
+    pub fn new(
+        store: Store,
+        validator: Validator,
+        metrics: WorkerMetrics,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             store,
             validator,
             metrics,
-            retry: RetrySettings::default(),
+            retry: Retry::new(RetrySettings::default(), shutdown),
             rules: None,
+            liveness: None,
         }
     }
 
-    /// Feeds every newly stored event to the notification rules.
+    /// Feeds every newly stored event to the notification rules, in the same unit of work.
     pub fn with_rules(mut self, rules: RuleReactor) -> Self {
         self.rules = Some(rules);
         self
     }
 
-    /// Evaluates the newly stored events (never duplicates). Failures are logged, not returned: the events
-    /// are stored, so a retried job would find only duplicates; the user's next event catches up instead,
-    /// since the reactor evaluates every stored event after the user's rule cursor.
-    async fn react(&self, batch: &IngestBatch, outcome: &InsertOutcome) {
-        let Some(rules) = &self.rules else { return };
-        let result = (|| rules.react(batch.application_id, &batch.events, &outcome.inserted))
-            .retry(self.backoff())
-            .when(StoreError::is_transient)
-            .await;
-        if let Err(err) = result {
-            tracing::error!(error = %err, "evaluating the notification rules failed");
-        }
-    }
-
-    /// Replaces the retry budget for transient storage failures.
-    pub fn with_retry(mut self, retry: RetrySettings) -> Self {
-        self.retry = retry;
+    /// Replaces the retry budget for transient failures (e.g. a bounded one for a request that waits).
+    pub fn with_retry(mut self, settings: RetrySettings) -> Self {
+        self.retry = self.retry.with_settings(settings);
         self
     }
 
-    /// Judges the batch's events, then stores the valid ones and records the refused ones in one
-    /// transaction. If the database refuses the batch as a whole (not a passing failure), stores its events
-    /// one by one so that a single bad event cannot block the rest, and records the ones refused.
-    #[tracing::instrument(skip_all, fields(job = %batch.job_id, events = batch.events.len()), err)]
-    pub async fn process(&self, batch: &IngestBatch) -> Result<InsertOutcome, ProcessError> {
-        let judged = self.validator.judge(batch);
-        let outcome = match self
-            .store_with_retry(batch, &judged.valid, &judged.refused)
-            .await
-        {
-            Ok(outcome) => outcome,
-            Err(err) if err.is_transient() => return Err(ProcessError::StorageUnavailable(err)),
-            Err(err) => {
-                tracing::warn!(error = %err, "batch refused; storing its events one by one");
-                self.store_one_by_one(batch, &judged).await?
-            }
-        };
-        self.react(batch, &outcome).await;
-        self.metrics.record_stored(batch, &outcome);
-        self.metrics.record_unregistered(judged.unregistered);
-        for refused in &judged.refused {
-            self.metrics.record_refused(refused.reason, 1);
-        }
-        Ok(outcome)
+    /// Reports each job's progress to a worker's supervisor.
+    pub(crate) fn with_liveness(mut self, liveness: Liveness) -> Self {
+        self.liveness = Some(liveness);
+        self
     }
 
-    async fn store_with_retry(
+    /// Processes a queued job: acknowledged once it is stored or dead-lettered, handed back to the queue
+    /// only when shutdown interrupts it.
+    async fn handle(&self, batch: &IngestBatch, attempt: usize) -> Result<(), ProcessError> {
+        let _busy = self.liveness.as_ref().map(Liveness::busy);
+        match self.process(batch).await {
+            Ok(_) => Ok(()),
+            Err(ProcessError::Failed(err)) => self.dead_letter(batch, &err, attempt).await,
+            Err(unavailable) => Err(unavailable),
+        }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Judges events against the current schemas.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
+    }
+
+    /// Keeps the whole job in the dead-letter store, where operators list and replay it.
+    async fn dead_letter(
+        &self,
+        batch: &IngestBatch,
+        err: &StoreError,
+        attempt: usize,
+    ) -> Result<(), ProcessError> {
+        tracing::error!(job = %batch.job_id, error = %err, "job failed for good; moving it to the dead jobs");
+        let error = err.to_string();
+        let attempts = u32::try_from(attempt + 1).unwrap_or(u32::MAX);
+        self.retry
+            .run(|| self.store.record_dead_job(batch, &error, attempts))
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Permanent(err) | Stopped::GaveUp(err) => ProcessError::Unavailable(err),
+            })?;
+        self.metrics.record_dead_job();
+        Ok(())
+    }
+
+    /// Validates the batch, stores the valid events and records the refused ones, and evaluates the rules
+    /// on the new events, in one unit of work. If the database refuses the batch as a whole, stores its
+    /// events one by one so that one bad event cannot block the rest.
+    #[tracing::instrument(skip_all, fields(job = %batch.job_id, events = batch.events.len()), err)]
+    pub async fn process(&self, batch: &IngestBatch) -> Result<Processed, ProcessError> {
+        let judged = self.validator.judge(batch);
+        let stored = match self.store_unit(batch, &judged.valid, &judged.refused).await {
+            Ok(stored) => stored,
+            Err(Stopped::Permanent(UnitError::Storage(err))) => {
+                tracing::warn!(error = %err, "batch refused; storing its events one by one");
+                return self.store_one_by_one(batch, &judged).await;
+            }
+            Err(stopped) => return Err(stopped_error(stopped)),
+        };
+        self.count(batch, &judged, &stored, 0);
+        Ok(Processed {
+            stored,
+            refused: judged.refused,
+        })
+    }
+
+    /// One unit of work, retried while it fails transiently.
+    async fn store_unit(
         &self,
         batch: &IngestBatch,
         events: &[EventRecord<'_>],
         refused: &[IngestErrorRecord],
-    ) -> Result<InsertOutcome, StoreError> {
+    ) -> Result<InsertOutcome, Stopped<UnitError>> {
         let stored = StoredBatch {
             application_id: batch.application_id,
             received_at: batch.received_at,
             events,
             refused,
         };
-        (|| self.store.insert_events(stored))
-            .retry(self.backoff())
-            .when(StoreError::is_transient)
-            .notify(|err, delay| tracing::warn!(error = %err, ?delay, "storing failed; retrying"))
+        self.retry
+            .run(|| self.try_unit(batch.application_id, &batch.events, stored))
             .await
+    }
+
+    async fn try_unit(
+        &self,
+        application: eye_domain::ApplicationId,
+        sent: &[NewEvent],
+        stored: StoredBatch<'_>,
+    ) -> Result<InsertOutcome, UnitError> {
+        let txn = self
+            .store
+            .begin_ingest()
+            .await
+            .map_err(UnitError::Storage)?;
+        let outcome = txn.insert_batch(stored).await.map_err(UnitError::Storage)?;
+        if let Some(rules) = &self.rules {
+            rules
+                .react(&txn, application, sent, &outcome.inserted)
+                .await
+                .map_err(UnitError::Rules)?;
+        }
+        txn.commit().await.map_err(UnitError::Storage)?;
+        Ok(outcome)
     }
 
     async fn store_one_by_one(
         &self,
         batch: &IngestBatch,
         judged: &Judged<'_>,
-    ) -> Result<InsertOutcome, ProcessError> {
-        let mut total = InsertOutcome::default();
+    ) -> Result<Processed, ProcessError> {
+        let mut stored = InsertOutcome::default();
         let mut refused = judged.refused.clone();
         for record in &judged.valid {
             match self
-                .store_with_retry(batch, std::slice::from_ref(record), &[])
+                .store_unit(batch, std::slice::from_ref(record), &[])
                 .await
             {
                 Ok(outcome) => {
-                    total.inserted.extend(outcome.inserted);
-                    total.duplicates += outcome.duplicates;
+                    stored.inserted.extend(outcome.inserted);
+                    stored.duplicates += outcome.duplicates;
                 }
-                Err(err) if err.is_transient() => {
-                    return Err(ProcessError::StorageUnavailable(err));
+                Err(Stopped::Permanent(UnitError::Storage(err))) => {
+                    refused.push(storage_refusal(batch, record.event, &err));
                 }
-                Err(err) => refused.push(storage_refusal(batch, record.event, &err)),
+                Err(stopped) => return Err(stopped_error(stopped)),
             }
         }
-        let storage_refused = refused.len() - judged.refused.len();
-        self.metrics
-            .record_refused(RejectReason::StorageRejected, storage_refused);
-        self.store
-            .record_ingest_errors(&refused)
+        self.retry
+            .run(|| self.store.record_ingest_errors(&refused))
             .await
-            .map_err(ProcessError::RecordingFailed)?;
-        Ok(total)
+            .map_err(|stopped| stopped_error(stopped.map(UnitError::Storage)))?;
+        self.count(batch, judged, &stored, refused.len() - judged.refused.len());
+        Ok(Processed { stored, refused })
     }
 
-    fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.retry.min_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_retries)
-            .with_jitter()
+    fn count(
+        &self,
+        batch: &IngestBatch,
+        judged: &Judged<'_>,
+        stored: &InsertOutcome,
+        storage_refused: usize,
+    ) {
+        self.metrics.record_stored(batch, stored);
+        self.metrics.record_unregistered(judged.unregistered);
+        for refused in &judged.refused {
+            self.metrics.record_refused(refused.reason, 1);
+        }
+        self.metrics
+            .record_refused(RejectReason::StorageRejected, storage_refused);
+    }
+}
+
+/// A stopped retry as the caller sees it: interrupted while unavailable, or failed for good.
+fn stopped_error(stopped: Stopped<UnitError>) -> ProcessError {
+    match stopped {
+        Stopped::GaveUp(UnitError::Storage(err) | UnitError::Rules(err)) => {
+            ProcessError::Unavailable(err)
+        }
+        Stopped::Permanent(UnitError::Storage(err) | UnitError::Rules(err)) => {
+            ProcessError::Failed(err)
+        }
     }
 }
 
@@ -193,18 +284,6 @@ fn storage_refusal(batch: &IngestBatch, event: &NewEvent, err: &StoreError) -> I
 mod tests {
     use super::*;
     use chrono::Utc;
-
-    #[test]
-    fn the_default_retry_budget_rides_out_a_database_restart() {
-        let settings = RetrySettings::default();
-        let worst_case: Duration = (0..settings.max_retries)
-            .map(|n| (settings.min_delay * 2u32.pow(n as u32)).min(settings.max_delay))
-            .sum();
-        assert!(
-            worst_case >= Duration::from_secs(60),
-            "budget {worst_case:?}"
-        );
-    }
 
     #[test]
     fn a_refused_event_is_recorded_with_its_id_and_reason() {
@@ -223,6 +302,18 @@ mod tests {
         assert_eq!(record.event_id, event.event_id);
         assert_eq!(record.reason.as_str(), "storage_rejected");
         assert_eq!(record.raw["session_id"], "s");
+    }
+
+    #[test]
+    fn a_failing_rule_evaluation_fails_the_job_and_a_storage_refusal_stays_a_storage_one() {
+        let rules = stopped_error(Stopped::Permanent(UnitError::Rules(StoreError::Database(
+            sea_orm_err(),
+        ))));
+        assert!(matches!(rules, ProcessError::Failed(_)));
+        let interrupted = stopped_error(Stopped::GaveUp(UnitError::Storage(StoreError::Database(
+            sea_orm_err(),
+        ))));
+        assert!(matches!(interrupted, ProcessError::Unavailable(_)));
     }
 
     fn sea_orm_err() -> eye_store::DbErr {

@@ -1,11 +1,12 @@
-//! Re-running recorded errors through validation, after a schema fix.
+//! Re-running recorded errors through the processing path, after a schema fix: each event that now passes
+//! is validated, stored and evaluated by the rules exactly like a queued one.
 
-use crate::validate::Validator;
+use crate::processor::{ProcessError, Processor};
 use eye_domain::{IngestBatch, NewEvent};
-use eye_store::{ErrorFilter, Store, StoreError, StoredBatch, StoredIngestError};
+use eye_store::{ErrorFilter, StoreError, StoredIngestError};
 
 /// What a replay did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayOutcome {
     /// Errors looked at.
     pub replayed: u64,
@@ -13,13 +14,31 @@ pub struct ReplayOutcome {
     pub stored: u64,
     /// Events that still fail.
     pub still_failing: u64,
+    /// Why each event that still fails was refused.
+    pub failures: Vec<ReplayFailure>,
 }
 
-/// Replays up to `limit` unresolved errors matching `filter`. Safe to repeat: events are stored once.
+/// An event the replay could not store, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayFailure {
+    /// The error record replayed.
+    pub error_id: i64,
+    /// What went wrong.
+    pub detail: String,
+}
+
+/// How one replayed event ended.
+enum Replayed {
+    Stored,
+    Failed(String),
+}
+
+/// Replays up to `limit` unresolved errors matching `filter`, one event at a time, going on past events
+/// that still fail; each stored event's error is marked resolved at once. Safe to repeat: events are
+/// stored once. Stops early (with what it did so far recorded) only when the database is unavailable.
 #[tracing::instrument(skip_all, err)]
 pub async fn replay_errors(
-    store: &Store,
-    validator: &Validator,
+    processor: &Processor,
     filter: ErrorFilter,
     limit: u64,
 ) -> Result<ReplayOutcome, StoreError> {
@@ -27,30 +46,40 @@ pub async fn replay_errors(
         unresolved_only: true,
         ..filter
     };
-    let errors = store.ingest_errors(&filter, limit).await?;
+    let errors = processor.store().ingest_errors(&filter, limit).await?;
     let mut outcome = ReplayOutcome {
         replayed: errors.len() as u64,
         ..ReplayOutcome::default()
     };
-    let mut resolved = Vec::new();
     for error in &errors {
-        if replay_one(store, validator, error).await? {
-            resolved.push(error.id);
+        match replay_one(processor, error).await? {
+            Replayed::Stored => {
+                processor.store().resolve_ingest_errors(&[error.id]).await?;
+                outcome.stored += 1;
+            }
+            Replayed::Failed(detail) => {
+                outcome.still_failing += 1;
+                outcome.failures.push(ReplayFailure {
+                    error_id: error.id,
+                    detail,
+                });
+            }
         }
     }
-    store.resolve_ingest_errors(&resolved).await?;
-    outcome.stored = resolved.len() as u64;
-    outcome.still_failing = outcome.replayed - outcome.stored;
     Ok(outcome)
 }
 
 async fn replay_one(
-    store: &Store,
-    validator: &Validator,
+    processor: &Processor,
     error: &StoredIngestError,
-) -> Result<bool, StoreError> {
-    let Ok(event) = serde_json::from_value::<NewEvent>(error.record.raw.clone()) else {
-        return Ok(false);
+) -> Result<Replayed, StoreError> {
+    let event = match serde_json::from_value::<NewEvent>(error.record.raw.clone()) {
+        Ok(event) => event,
+        Err(err) => {
+            return Ok(Replayed::Failed(format!(
+                "the recorded event cannot be read: {err}"
+            )));
+        }
     };
     let batch = IngestBatch {
         job_id: error.record.job_id,
@@ -58,16 +87,14 @@ async fn replay_one(
         received_at: error.record.received_at,
         events: vec![event],
     };
-    let judged = validator.judge(&batch);
-    if judged.valid.is_empty() {
-        return Ok(false);
+    match processor.process(&batch).await {
+        Ok(processed) => Ok(match processed.refused.first() {
+            None => Replayed::Stored,
+            Some(refusal) => {
+                Replayed::Failed(format!("{}: {}", refusal.reason.as_str(), refusal.detail))
+            }
+        }),
+        Err(ProcessError::Failed(err)) => Ok(Replayed::Failed(err.to_string())),
+        Err(ProcessError::Unavailable(err)) => Err(err),
     }
-    let stored = StoredBatch {
-        application_id: batch.application_id,
-        received_at: batch.received_at,
-        events: &judged.valid,
-        refused: &[],
-    };
-    store.insert_events(stored).await?;
-    Ok(true)
 }

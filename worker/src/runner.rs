@@ -1,58 +1,19 @@
 //! Runs workers under supervision: a worker that stops with an error (e.g. Redis restarted) is started
-//! again after a pause, and so is one that stops making progress, until shutdown.
+//! again after a pause, and so is one that makes no progress at all (see [`crate::liveness`]), until
+//! shutdown.
 
+use crate::liveness::Liveness;
 use crate::processor::Processor;
 use crate::queue::Queue;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Pause before restarting a failed worker.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
-/// A worker that shows no sign of life (heartbeat or finished job) for this long is replaced. Longer than
-/// the SQLite queue's busy timeout (10 s), so a worker merely waiting for a lock is left alone.
-const STALL_AFTER: Duration = Duration::from_secs(15);
-
-/// When a worker last showed it is alive; apalis' event listener feeds it.
-#[derive(Clone)]
-pub(crate) struct Liveness {
-    started: Instant,
-    last_alive_ms: Arc<AtomicU64>,
-}
-
-impl Liveness {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            last_alive_ms: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// Records a heartbeat or a finished job.
-    pub(crate) fn alive(&self) {
-        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_alive_ms.store(elapsed, Ordering::Relaxed);
-    }
-
-    fn silent_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_alive_ms.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
-    }
-
-    /// Resolves once the worker has been silent for `STALL_AFTER`.
-    async fn stalled(&self) {
-        loop {
-            let silent = self.silent_for();
-            if silent >= STALL_AFTER {
-                return;
-            }
-            tokio::time::sleep(STALL_AFTER - silent).await;
-        }
-    }
-}
+/// How long a stalled worker may take to stop gracefully (handing its fetched jobs back) before it is
+/// dropped; its jobs then return to the queue when their lease expires.
+const REPLACE_GRACE: Duration = Duration::from_secs(10);
 
 /// One worker's settings.
 #[derive(Clone)]
@@ -60,6 +21,7 @@ pub(crate) struct WorkerRun {
     pub(crate) name: String,
     pub(crate) concurrency: usize,
     pub(crate) processor: Processor,
+    /// Stops this worker only (a child of the process's shutdown).
     pub(crate) shutdown: CancellationToken,
     pub(crate) liveness: Liveness,
 }
@@ -90,13 +52,14 @@ pub async fn run_workers(
     shutdown: CancellationToken,
 ) {
     while !shutdown.is_cancelled() {
+        let liveness = Liveness::new();
         let run = WorkerRun {
             // A fresh name per start: jobs a replaced worker had locked become orphans, handed on by apalis.
             name: format!("eye-worker-{}", uuid::Uuid::new_v4().simple()),
             concurrency: options.concurrency,
-            processor: processor.clone(),
-            shutdown: shutdown.clone(),
-            liveness: Liveness::new(),
+            processor: processor.clone().with_liveness(liveness.clone()),
+            shutdown: shutdown.child_token(),
+            liveness,
         };
         supervise(&queue, run).await;
         tokio::select! {
@@ -106,9 +69,10 @@ pub async fn run_workers(
     }
 }
 
-/// Runs one worker until shutdown, failure, or a stall.
+/// Runs one worker until shutdown, failure, or a stall. A stalled worker has no job in progress by
+/// definition; it is stopped gracefully first, so the jobs it fetched go back to the queue.
 async fn supervise(queue: &Queue, run: WorkerRun) {
-    let (name, liveness) = (run.name.clone(), run.liveness.clone());
+    let (name, liveness, stop) = (run.name.clone(), run.liveness.clone(), run.shutdown.clone());
     tracing::info!(worker = %name, concurrency = run.concurrency, "worker started");
     let worker = async {
         match queue {
@@ -116,29 +80,20 @@ async fn supervise(queue: &Queue, run: WorkerRun) {
             Queue::Sqlite(sqlite) => sqlite.run_worker(run).await,
         }
     };
+    tokio::pin!(worker);
     tokio::select! {
-        result = worker => match result {
+        result = &mut worker => match result {
             Ok(()) => tracing::info!(worker = %name, "worker stopped"),
             Err(err) => tracing::error!(worker = %name, error = %err, "worker failed; restarting"),
         },
         // Measured under heavy load with the SQLite queue: a worker whose heartbeat and fetching both
-        // stopped, with no error. Replacing it keeps the queue draining.
-        () = liveness.stalled() => tracing::error!(worker = %name, "worker stalled; replacing it"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn a_worker_silent_for_the_stall_window_is_declared_stalled() {
-        let liveness = Liveness::new();
-        tokio::time::advance(Duration::from_secs(10)).await;
-        liveness.alive();
-        let early = tokio::time::timeout(Duration::from_secs(14), liveness.stalled()).await;
-        assert!(early.is_err(), "a worker alive 14 s ago is not stalled");
-        let late = tokio::time::timeout(Duration::from_secs(2), liveness.stalled()).await;
-        assert!(late.is_ok(), "15 s of silence is a stall");
+        // stopped, with no error and no job in progress. Replacing it keeps the queue draining.
+        () = liveness.stalled() => {
+            tracing::error!(worker = %name, "worker stalled with no job in progress; replacing it");
+            stop.cancel();
+            if tokio::time::timeout(REPLACE_GRACE, worker).await.is_err() {
+                tracing::warn!(worker = %name, "stalled worker did not stop; dropping it");
+            }
+        }
     }
 }

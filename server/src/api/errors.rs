@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use eye_store::{ErrorFilter, RejectReason, StoredIngestError};
+use eye_worker::{ReplayFailure, RetrySettings};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -96,6 +97,42 @@ pub struct ReplayOut {
     pub stored: u64,
     /// Events that still fail.
     pub still_failing: u64,
+    /// Why each event that still fails was refused this time.
+    pub failures: Vec<ReplayFailureOut>,
+}
+
+/// An event a replay could not store.
+#[derive(Debug, Object)]
+pub struct ReplayFailureOut {
+    /// The error record (`id` in `GET /v1/errors`).
+    pub error_id: i64,
+    /// The reason code and detail, e.g. `invalid_payload: /path: value does not match "^/"`.
+    pub detail: String,
+}
+
+impl From<ReplayFailure> for ReplayFailureOut {
+    fn from(failure: ReplayFailure) -> Self {
+        Self {
+            error_id: failure.error_id,
+            detail: failure.detail,
+        }
+    }
+}
+
+/// A replay answers its caller, so it retries a failing database only briefly (then 503).
+const REPLAY_RETRY: RetrySettings = RetrySettings {
+    min_delay: std::time::Duration::from_millis(100),
+    max_delay: std::time::Duration::from_secs(1),
+    max_retries: Some(5),
+};
+
+fn replay_failed(err: eye_store::StoreError) -> ApiError {
+    use eye_domain::Failure;
+    if err.is_transient() {
+        ApiError::StorageUnavailable(err.to_string())
+    } else {
+        ApiError::internal(err)
+    }
 }
 
 fn decode_cursor(cursor: &str) -> Result<i64, ApiError> {
@@ -231,15 +268,21 @@ impl ErrorsApi {
         let current = eye_worker::load_registry(state.store())
             .await
             .map_err(ApiError::internal)?;
-        state.validator().registry().replace(current);
-        let outcome =
-            eye_worker::replay_errors(state.store(), state.validator(), filter, REPLAY_LIMIT)
-                .await
-                .map_err(ApiError::internal)?;
+        let processor = state.processor();
+        processor.validator().registry().replace(current);
+        let processor = processor.clone().with_retry(REPLAY_RETRY);
+        let outcome = eye_worker::replay_errors(&processor, filter, REPLAY_LIMIT)
+            .await
+            .map_err(replay_failed)?;
         Ok(Json(ReplayOut {
             replayed: outcome.replayed,
             stored: outcome.stored,
             still_failing: outcome.still_failing,
+            failures: outcome
+                .failures
+                .into_iter()
+                .map(ReplayFailureOut::from)
+                .collect(),
         }))
     }
 }

@@ -77,6 +77,9 @@ pub enum ApiError {
     /// The queue could not take the events: nothing was accepted.
     #[error("the queue is unavailable; nothing was accepted, retry later")]
     QueueUnavailable(#[source] QueueError),
+    /// The database did not answer in time; nothing changed, retry later.
+    #[error("the database is unavailable; retry later")]
+    StorageUnavailable(String),
     /// A failure the client cannot act on (logged with its cause, answered opaquely).
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -92,7 +95,9 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::QueueUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::QueueUnavailable(_) | Self::StorageUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,10 +150,14 @@ impl poem::error::ResponseError for ApiError {
         match self {
             Self::Internal(err) => tracing::error!(error = ?err, "request failed"),
             Self::QueueUnavailable(err) => tracing::warn!(error = %err, "queue unavailable"),
+            Self::StorageUnavailable(err) => tracing::warn!(error = %err, "database unavailable"),
             _ => {}
         }
         let mut response = problem_response(&self.problem());
-        if matches!(self, Self::QueueUnavailable(_)) {
+        if matches!(
+            self,
+            Self::QueueUnavailable(_) | Self::StorageUnavailable(_)
+        ) {
             response.headers_mut().insert(
                 poem::http::header::RETRY_AFTER,
                 poem::http::HeaderValue::from(QUEUE_RETRY_AFTER_SECONDS),

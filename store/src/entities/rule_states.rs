@@ -15,6 +15,10 @@ pub struct Model {
     pub cursor_at: Option<DateTimeUtc>,
     pub cursor_id: Option<i64>,
     pub wake_at: Option<DateTimeUtc>,
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub checkpoint: Option<Json>,
+    pub checkpoint_at: Option<DateTimeUtc>,
+    pub checkpoint_id: Option<i64>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -3,6 +3,7 @@
 
 mod auth;
 mod dead_jobs;
+mod exactly_once;
 mod ingest;
 mod notifications;
 mod notify_server;

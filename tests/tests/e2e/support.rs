@@ -75,6 +75,11 @@ impl Isolation {
         })
     }
 
+    /// The test's own PostgreSQL database (`None` on the embedded backend).
+    pub fn database_name(&self) -> Option<&str> {
+        self.pg_database.as_deref()
+    }
+
     /// Drops the test database and the queue's Redis keys.
     pub async fn cleanup(self) -> anyhow::Result<()> {
         if let Some(name) = &self.pg_database {
@@ -202,6 +207,11 @@ impl TestApp {
             response.status()
         );
         Ok(response.json().await?)
+    }
+
+    /// The test's own PostgreSQL database (`None` on the embedded backend).
+    pub fn database_name(&self) -> Option<&str> {
+        self.isolation.database_name()
     }
 
     /// `POST /v1/events` with this app's key.

@@ -1,9 +1,11 @@
 //! Notification rules at work: reacting to newly stored events with `eye-rules`, and firing absence
 //! timers by the wall clock.
 //!
-//! Each user's state is read, evaluated and written back under an optimistic lock (a version column
-//! checked on write), together with the notifications it decided: one transaction, so the outbox holds
-//! exactly the notifications of committed state. A lost race re-reads and re-evaluates.
+//! A job's users are evaluated inside the job's own unit of work ([`eye_store::IngestTxn`]): their states
+//! are locked, the new events evaluated in event-time order, and the states written back with the
+//! notifications they decided, in the same transaction as the events. The outbox therefore holds exactly
+//! the notifications of committed events, and no crash, retry or redelivery can store an event without
+//! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds.
 
 mod reactor;
 mod sweeper;
@@ -11,9 +13,9 @@ mod sweeper;
 pub use reactor::RuleReactor;
 pub use sweeper::{Sweeper, SweeperSettings};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use eye_rules::{Outcome, RuleSet, UserRuleState, evaluate};
-use eye_store::{EventCursor, RuleEventRow};
+use eye_store::{Checkpoint, EventCursor, RuleEventRow};
 use std::sync::Arc;
 
 /// Where the wall clock comes from: the system's in production, a fixed one in tests.
@@ -35,15 +37,22 @@ impl Clock for SystemClock {
 /// A shared clock.
 pub type SharedClock = Arc<dyn Clock>;
 
+/// How far behind a user's newest evaluated event the checkpoint is kept. An event that arrives older
+/// than the rule cursor but newer than the checkpoint rebuilds the state from the checkpoint, reading only
+/// the events after it; only one more than this late rebuilds from the user's first event.
+pub(crate) const CHECKPOINT_LAG: TimeDelta = TimeDelta::hours(24);
+
 /// A user's state after evaluating events in order, and what it decided on the way.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Evaluated {
     pub state: UserRuleState,
     pub cursor: Option<EventCursor>,
+    /// The state after the last event at least [`CHECKPOINT_LAG`] older than the newest one, if any.
+    pub checkpoint: Option<Checkpoint>,
     pub outcome: Outcome,
 }
 
-/// Evaluates `events` (one user's, in event-time order) starting from `state`.
+/// Evaluates `events` (one user's, in event-time order) starting from `state` (after `cursor`).
 pub(crate) fn evaluate_in_order(
     rules: &RuleSet,
     state: UserRuleState,
@@ -53,8 +62,26 @@ pub(crate) fn evaluate_in_order(
     let mut done = Evaluated {
         state,
         cursor,
+        checkpoint: None,
         outcome: Outcome::default(),
     };
+    let newest = events.last().map(|e| e.cursor.at);
+    let behind = newest.map_or(0, |newest| {
+        events.partition_point(|e| e.cursor.at <= newest - CHECKPOINT_LAG)
+    });
+    let (settled, recent) = events.split_at(behind);
+    evaluate_into(rules, &mut done, settled);
+    if let Some(cursor) = done.cursor.filter(|_| !settled.is_empty()) {
+        done.checkpoint = Some(Checkpoint {
+            state: done.state.clone(),
+            cursor,
+        });
+    }
+    evaluate_into(rules, &mut done, recent);
+    done
+}
+
+fn evaluate_into(rules: &RuleSet, done: &mut Evaluated, events: &[RuleEventRow]) {
     for event in events {
         let outcome = evaluate(rules, &done.state, &event.as_rule_event());
         done.state.apply(&outcome.changes);
@@ -62,5 +89,46 @@ pub(crate) fn evaluate_in_order(
         done.outcome.notifications.extend(outcome.notifications);
         done.cursor = Some(event.cursor);
     }
-    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Map;
+
+    fn launch(hours: i64, id: i64) -> RuleEventRow {
+        RuleEventRow {
+            cursor: EventCursor {
+                at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::hours(hours),
+                id,
+            },
+            event_id: uuid::Uuid::new_v4(),
+            category: "fitness".into(),
+            name: "app_launch".into(),
+            user_id: Some("u".into()),
+            data: Map::new(),
+            received_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_is_the_state_after_the_last_event_a_day_behind_the_newest() {
+        let rules = RuleSet::seed().expect("seed rules");
+        let events = [launch(0, 1), launch(2, 2), launch(25, 3), launch(27, 4)];
+        let done = evaluate_in_order(&rules, UserRuleState::default(), None, &events);
+        let checkpoint = done.checkpoint.expect("a checkpoint");
+        assert_eq!(checkpoint.cursor, events[1].cursor, "2 h <= 27 h - 24 h");
+        let settled = evaluate_in_order(&rules, UserRuleState::default(), None, &events[..2]);
+        assert_eq!(checkpoint.state, settled.state);
+        assert_eq!(done.cursor, Some(events[3].cursor));
+    }
+
+    #[test]
+    fn events_within_a_day_of_each_other_pass_no_checkpoint() {
+        let rules = RuleSet::seed().expect("seed rules");
+        let events = [launch(0, 1), launch(23, 2)];
+        let done = evaluate_in_order(&rules, UserRuleState::default(), None, &events);
+        assert!(done.checkpoint.is_none());
+        assert_eq!(done.cursor, Some(events[1].cursor));
+    }
 }

@@ -1,85 +1,74 @@
-//! Evaluating newly stored events against the rules, per user, in event-time order.
+//! Evaluating newly stored events against the rules, per user, in event-time order, inside the unit of
+//! work that stored them.
+//!
+//! # Protocol and why it is exactly once
+//!
+//! Per user, `rule_states` holds the state, a cursor (the last event evaluated into it, by `(timestamp,
+//! id)`), and a checkpoint (the state after an event at least [`super::CHECKPOINT_LAG`] behind the newest).
+//!
+//! 1. **Every stored event is evaluated, once.** A job's events, their sessions and its users' rule
+//!    outcomes commit in one transaction ([`eye_store::IngestTxn`]). An event is new exactly when this
+//!    transaction inserted it; a redelivered job inserts nothing, and the evaluation of its events
+//!    committed with them. A failing evaluation fails the transaction, so the job is retried (or
+//!    dead-lettered whole): nothing is acknowledged with events stored but not evaluated.
+//! 2. **One evaluation at a time per user.** The user's state row is locked before it is read
+//!    (`FOR UPDATE` on PostgreSQL, the single writer lock on SQLite) and stays locked until commit. The
+//!    events are read after the lock is held, so they include everything committed before.
+//! 3. **Evaluation in event-time order.** If a new event sits after the cursor, the events after the
+//!    cursor are evaluated from the stored state. If it sits before (parallel jobs committed a user's
+//!    events out of order), the state is rebuilt: from the checkpoint when the event is newer than it,
+//!    otherwise from the user's first event. In-order traffic never rebuilds.
+//! 4. **Decisions never depend on commit order.** Absence timers fire only by the wall clock
+//!    (the sweeper), once no event inside their window can still arrive; a later event arriving first
+//!    cannot fire one. Rebuilds may decide an occasion again; the outbox keeps one notification per
+//!    occasion key (a unique constraint), so none is sent twice.
 
 use super::{Evaluated, evaluate_in_order};
 use eye_domain::{ApplicationId, EventId, NewEvent};
 use eye_rules::{RuleSet, UserRuleState};
 use eye_store::{
-    EventCursor, InsertedEvent, RuleUpdate, Store, StoreError, StoredRuleState, UserKey,
+    CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, RuleWrite, StoreError, StoredRuleState,
+    UserKey,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-/// How often a user's state is re-read after losing a write race before giving up (the job is retried).
-const MAX_RACES: usize = 16;
-
 /// Feeds newly stored events to the rules (cheap to clone).
-///
-/// Per user, it evaluates every stored event after the state's cursor, in event-time order: the new ones
-/// and any an interrupted worker stored without evaluating. Concurrent jobs can store a user's events out
-/// of order; an event older than the cursor makes the reactor rebuild that user's state from their whole
-/// history. Rebuilds cost one read of the history and are idempotent: the outbox keeps one notification
-/// per occasion, so an occasion decided again is not sent again.
 #[derive(Clone)]
 pub struct RuleReactor {
-    store: Store,
     rules: Arc<RuleSet>,
 }
 
 impl RuleReactor {
-    /// A reactor applying `rules` to events in `store`.
-    pub fn new(store: Store, rules: Arc<RuleSet>) -> Self {
-        Self { store, rules }
+    /// A reactor applying `rules`.
+    pub fn new(rules: Arc<RuleSet>) -> Self {
+        Self { rules }
     }
 
-    /// Evaluates the events of a batch that were just stored (`inserted`: never duplicates). Only events
-    /// with a user and of a type some rule names start an evaluation (which then covers every stored event
-    /// of that user since the rule cursor); a batch without any costs no query.
+    /// Evaluates the events of a batch that `txn` just stored (`inserted`: never duplicates), before the
+    /// transaction commits. Only events with a user and of a type some rule names start an evaluation
+    /// (which then covers every stored event of that user since the rule cursor); a batch without any
+    /// costs no query.
     #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
     pub async fn react(
         &self,
+        txn: &IngestTxn,
         application: ApplicationId,
         batch: &[NewEvent],
         inserted: &[InsertedEvent],
     ) -> Result<(), StoreError> {
-        if self.rules.rules().is_empty() {
-            return Ok(());
-        }
-        let mut pending = self.earliest_per_user(batch, inserted);
+        let pending = self.earliest_per_user(batch, inserted);
         if pending.is_empty() {
             return Ok(());
         }
-        for _ in 0..MAX_RACES {
-            pending = self.react_users(application, pending).await?;
-            if pending.is_empty() {
-                return Ok(());
-            }
-            tracing::debug!(
-                users = pending.len(),
-                "rule states changed meanwhile; evaluating again"
-            );
-        }
-        Err(StoreError::Database(eye_store::DbErr::Custom(format!(
-            "the rule states of {} users kept changing",
-            pending.len()
-        ))))
-    }
-
-    /// Evaluates the users' new events and writes their states: one read of the states, one of the events,
-    /// one transaction for the writes. Answers the users whose state another worker wrote meanwhile. The
-    /// writes follow the map's user order, so concurrent workers lock rows in one order: no deadlocks.
-    async fn react_users(
-        &self,
-        application: ApplicationId,
-        pending: BTreeMap<String, EventCursor>,
-    ) -> Result<BTreeMap<String, EventCursor>, StoreError> {
         let users: Vec<String> = pending.keys().cloned().collect();
-        let stored = self.store.rule_states(application, &users).await?;
+        let stored = txn.lock_rule_states(application, &users).await?;
         let starts = starting_points(application, &pending, stored);
         let from: Vec<(String, Option<EventCursor>)> = starts
             .iter()
             .map(|(key, start)| (key.user_id.clone(), start.cursor))
             .collect();
-        let mut events = self.store.users_events_after(application, &from).await?;
+        let mut events = txn.rule_events_after(application, &from).await?;
         let evaluated: Vec<Evaluated> = starts
             .iter()
             .map(|(key, start)| {
@@ -87,23 +76,12 @@ impl RuleReactor {
                 evaluate_in_order(&self.rules, start.state.clone(), start.cursor, &events)
             })
             .collect();
-        let updates: Vec<RuleUpdate<'_>> = starts
+        let writes: Vec<RuleWrite<'_>> = starts
             .iter()
             .zip(&evaluated)
-            .map(|((key, start), evaluated)| RuleUpdate {
-                key,
-                expected: start.version,
-                state: &evaluated.state,
-                cursor: evaluated.cursor,
-                notifications: &evaluated.outcome.notifications,
-            })
+            .map(|((key, start), evaluated)| rule_write(key, start, evaluated))
             .collect();
-        let written = self.store.save_rule_outcomes(&updates).await?;
-        Ok(pending
-            .into_iter()
-            .zip(written)
-            .filter_map(|(user, written)| (!written).then_some(user))
-            .collect())
+        txn.write_rule_states(&writes).await
     }
 
     /// Each user's earliest newly stored event of a type the rules concern.
@@ -141,6 +119,23 @@ impl RuleReactor {
     }
 }
 
+/// The write of one user's evaluation: its new state, and the checkpoint it passed (or the stored one, if
+/// still true, or none).
+fn rule_write<'a>(key: &'a UserKey, start: &Start, evaluated: &'a Evaluated) -> RuleWrite<'a> {
+    let checkpoint = match (&evaluated.checkpoint, start.origin) {
+        (Some(checkpoint), _) => CheckpointWrite::Set(checkpoint),
+        (None, Origin::Scratch) => CheckpointWrite::Clear,
+        (None, _) => CheckpointWrite::Keep,
+    };
+    RuleWrite {
+        key,
+        state: &evaluated.state,
+        cursor: evaluated.cursor,
+        checkpoint,
+        notifications: &evaluated.outcome.notifications,
+    }
+}
+
 /// Each pending user's key and starting point, in the map's (user) order.
 fn starting_points(
     application: ApplicationId,
@@ -160,30 +155,128 @@ fn starting_points(
         .collect()
 }
 
-/// Where a user's evaluation starts: after the stored cursor, or from scratch; and the stored version the
-/// write must still find.
+/// Where a user's evaluation starts.
+#[derive(Debug, Clone, PartialEq)]
 struct Start {
     state: UserRuleState,
     cursor: Option<EventCursor>,
-    version: Option<i64>,
+    origin: Origin,
 }
 
-/// From the stored state and cursor; from scratch when an event older than the cursor arrived (an equal
-/// one is the cursor itself, evaluated already).
+/// Which stored point an evaluation starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The state at the rule cursor: the new events all come after it.
+    Cursor,
+    /// The checkpoint: a new event sits between it and the cursor.
+    Checkpoint,
+    /// The user's first event: a new event is older than the checkpoint (or there is none).
+    Scratch,
+}
+
+/// After the stored cursor when every new event is later; otherwise from the latest stored point before
+/// the earliest new event (an equal position is the cursor itself, evaluated already).
 fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor) -> Start {
-    match stored.cursor {
-        Some(cursor) if first_new < cursor => {
-            tracing::info!(user = %key.user_id, "event older than the rule cursor; rebuilding");
+    let Some(cursor) = stored.cursor.filter(|cursor| first_new < *cursor) else {
+        return Start {
+            state: stored.state,
+            cursor: stored.cursor,
+            origin: Origin::Cursor,
+        };
+    };
+    match stored.checkpoint.filter(|c| c.cursor < first_new) {
+        Some(checkpoint) => {
+            tracing::info!(user = %key.user_id, ?cursor, "event older than the rule cursor; rebuilding from the checkpoint");
+            Start {
+                state: checkpoint.state,
+                cursor: Some(checkpoint.cursor),
+                origin: Origin::Checkpoint,
+            }
+        }
+        None => {
+            tracing::info!(user = %key.user_id, ?cursor, "event older than the rule checkpoint; rebuilding from the first event");
             Start {
                 state: UserRuleState::default(),
                 cursor: None,
-                version: stored.version,
+                origin: Origin::Scratch,
             }
         }
-        cursor => Start {
-            state: stored.state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, TimeDelta, Utc};
+    use eye_store::Checkpoint;
+
+    fn at(minutes: i64, id: i64) -> EventCursor {
+        EventCursor {
+            at: DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(minutes),
+            id,
+        }
+    }
+
+    fn key() -> UserKey {
+        UserKey {
+            application_id: ApplicationId::generate(),
+            user_id: "u".into(),
+        }
+    }
+
+    fn stored(cursor: Option<EventCursor>, checkpoint: Option<EventCursor>) -> StoredRuleState {
+        StoredRuleState {
+            state: UserRuleState::default(),
+            version: Some(1),
             cursor,
-            version: stored.version,
-        },
+            checkpoint: checkpoint.map(|cursor| Checkpoint {
+                state: UserRuleState::default(),
+                cursor,
+            }),
+        }
+    }
+
+    #[test]
+    fn in_order_events_continue_from_the_cursor_and_late_ones_rebuild_from_the_latest_point_before_them()
+     {
+        let cases = [
+            ("a new user", None, None, at(10, 1), Origin::Cursor, None),
+            (
+                "after the cursor",
+                Some(at(10, 1)),
+                Some(at(5, 1)),
+                at(11, 2),
+                Origin::Cursor,
+                Some(at(10, 1)),
+            ),
+            (
+                "between checkpoint and cursor",
+                Some(at(10, 1)),
+                Some(at(5, 1)),
+                at(7, 3),
+                Origin::Checkpoint,
+                Some(at(5, 1)),
+            ),
+            (
+                "before the checkpoint",
+                Some(at(10, 1)),
+                Some(at(5, 1)),
+                at(4, 3),
+                Origin::Scratch,
+                None,
+            ),
+            (
+                "before the cursor, no checkpoint",
+                Some(at(10, 1)),
+                None,
+                at(9, 3),
+                Origin::Scratch,
+                None,
+            ),
+        ];
+        for (case, cursor, checkpoint, first_new, origin, from) in cases {
+            let start = starting_point(&key(), stored(cursor, checkpoint), first_new);
+            assert_eq!((start.origin, start.cursor), (origin, from), "{case}");
+        }
     }
 }

@@ -1,0 +1,167 @@
+//! Notification-rule state inside a job's unit of work: the users' states are locked, evaluated and
+//! written in the same transaction as the events that changed them (see [`crate::IngestTxn`]).
+//!
+//! On PostgreSQL each state row is locked (`FOR UPDATE`, in user order, so concurrent jobs cannot deadlock
+//! on them); on SQLite the transaction already holds the database's single write lock once it has written
+//! the events. Either way, two jobs of one user evaluate one after the other, each seeing what the other
+//! committed.
+
+use crate::entities::rule_states;
+use crate::notifications::insert_notifications;
+use crate::rule_events::{RuleEventRow, USERS_PER_QUERY, events_after};
+use crate::rule_state::{Checkpoint, StoredRuleState, UserKey, state_json, wake_at};
+use crate::{EventCursor, IngestTxn, StoreError};
+use chrono::Utc;
+use eye_domain::ApplicationId;
+use eye_rules::{Notification, UserRuleState};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use std::collections::HashMap;
+
+/// A user's new state, written under the lock taken by [`IngestTxn::lock_rule_states`].
+#[derive(Debug, Clone)]
+pub struct RuleWrite<'a> {
+    /// Whose state.
+    pub key: &'a UserKey,
+    /// The new state.
+    pub state: &'a UserRuleState,
+    /// The last event evaluated into it.
+    pub cursor: Option<EventCursor>,
+    /// What becomes of the stored checkpoint.
+    pub checkpoint: CheckpointWrite<'a>,
+    /// The notifications it decided (once per occasion).
+    pub notifications: &'a [Notification],
+}
+
+/// What a write does to the stored checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum CheckpointWrite<'a> {
+    /// Leave it: it still describes the user's history up to its cursor.
+    Keep,
+    /// Replace it with a later one.
+    Set(&'a Checkpoint),
+    /// Drop it: an event older than it arrived, so it no longer describes the history.
+    Clear,
+}
+
+impl IngestTxn {
+    /// Locks the users' rule states until this unit of work ends, creating the rows of users never seen.
+    #[tracing::instrument(skip_all, fields(application = %application, users = users.len()), err)]
+    pub async fn lock_rule_states(
+        &self,
+        application: ApplicationId,
+        users: &[String],
+    ) -> Result<HashMap<String, StoredRuleState>, StoreError> {
+        let mut sorted = users.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        let mut found = HashMap::with_capacity(sorted.len());
+        for chunk in sorted.chunks(USERS_PER_QUERY) {
+            self.create_missing_states(application, chunk).await?;
+            let rows = rule_states::Entity::find()
+                .filter(rule_states::Column::ApplicationId.eq(application.as_uuid()))
+                .filter(rule_states::Column::UserId.is_in(chunk.iter().map(String::as_str)))
+                .order_by_asc(rule_states::Column::UserId)
+                .lock_exclusive()
+                .all(&self.txn)
+                .await?;
+            for row in rows {
+                let user = row.user_id.clone();
+                found.insert(user, StoredRuleState::try_from(row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Empty states (version 0) for users without a row; rows created meanwhile by another job are kept.
+    async fn create_missing_states(
+        &self,
+        application: ApplicationId,
+        users: &[String],
+    ) -> Result<(), StoreError> {
+        use rule_states::Column as C;
+        let empty = state_json(&UserRuleState::default())?;
+        let now = Utc::now();
+        let rows = users.iter().map(|user| rule_states::ActiveModel {
+            application_id: Set(application.as_uuid()),
+            user_id: Set(user.clone()),
+            state: Set(empty.clone()),
+            version: Set(0),
+            cursor_at: Set(None),
+            cursor_id: Set(None),
+            wake_at: Set(None),
+            checkpoint: Set(None),
+            checkpoint_at: Set(None),
+            checkpoint_id: Set(None),
+            updated_at: Set(now),
+        });
+        rule_states::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([C::ApplicationId, C::UserId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Each listed user's stored events after their cursor (all of them when `None`), in event-time
+    /// order, including the ones this unit of work stored.
+    pub async fn rule_events_after(
+        &self,
+        application: ApplicationId,
+        from: &[(String, Option<EventCursor>)],
+    ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
+        events_after(&self.txn, application, from).await
+    }
+
+    /// Writes the users' new states (their version goes up by one, which tells optimistic writers such
+    /// as the timer sweeper to read again) and inserts the notifications they decided.
+    #[tracing::instrument(skip_all, fields(users = writes.len()), err)]
+    pub async fn write_rule_states(&self, writes: &[RuleWrite<'_>]) -> Result<(), StoreError> {
+        for write in writes {
+            self.write_rule_state(write).await?;
+            insert_notifications(&self.txn, write.key, write.notifications).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_rule_state(&self, write: &RuleWrite<'_>) -> Result<(), StoreError> {
+        use rule_states::Column as C;
+        let mut update = rule_states::Entity::update_many()
+            .col_expr(C::State, Expr::value(state_json(write.state)?))
+            .col_expr(C::Version, Expr::col(C::Version).add(1))
+            .col_expr(C::CursorAt, Expr::value(write.cursor.map(|c| c.at)))
+            .col_expr(C::CursorId, Expr::value(write.cursor.map(|c| c.id)))
+            .col_expr(C::WakeAt, Expr::value(wake_at(write.state)))
+            .col_expr(C::UpdatedAt, Expr::value(Utc::now()));
+        match write.checkpoint {
+            CheckpointWrite::Keep => {}
+            CheckpointWrite::Set(checkpoint) => {
+                update = update
+                    .col_expr(C::Checkpoint, Expr::value(state_json(&checkpoint.state)?))
+                    .col_expr(C::CheckpointAt, Expr::value(checkpoint.cursor.at))
+                    .col_expr(C::CheckpointId, Expr::value(checkpoint.cursor.id));
+            }
+            CheckpointWrite::Clear => {
+                update = update
+                    .col_expr(
+                        C::Checkpoint,
+                        Expr::value(Option::<serde_json::Value>::None),
+                    )
+                    .col_expr(
+                        C::CheckpointAt,
+                        Expr::value(Option::<chrono::DateTime<Utc>>::None),
+                    )
+                    .col_expr(C::CheckpointId, Expr::value(Option::<i64>::None));
+            }
+        }
+        update
+            .filter(C::ApplicationId.eq(write.key.application_id.as_uuid()))
+            .filter(C::UserId.eq(write.key.user_id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+}
