@@ -22,7 +22,7 @@ async fn eye_serve_killed_mid_load_loses_and_duplicates_nothing() -> anyhow::Res
     let key = env.create_application("fault").await?;
     let mut serve = EyeProcess::start("serve", &env, free_port()?).await?;
 
-    let load = Load::start(&serve.base, &key, tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = Load::start(&serve.base, &key, tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     serve.kill().await?;
     tokio::time::sleep(Duration::from_secs(1)).await;

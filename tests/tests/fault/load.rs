@@ -145,10 +145,14 @@ impl Load {
         self.tally.acknowledged_count.load(Ordering::Relaxed)
     }
 
-    /// Waits until at least `events` are acknowledged: the moment a scenario strikes.
-    pub async fn wait_for_acknowledged(&self, events: usize) -> anyhow::Result<()> {
+    /// Waits until at least `events` are acknowledged: the moment a scenario strikes. A client that
+    /// failed ends the wait with its error.
+    pub async fn wait_for_acknowledged(&mut self, events: usize) -> anyhow::Result<()> {
         let started = Instant::now();
         while self.acknowledged() < events {
+            if let Some(ended) = self.clients.try_join_next() {
+                ended??;
+            }
             anyhow::ensure!(
                 started.elapsed() < LOAD_LIMIT && !self.clients.is_empty(),
                 "only {} of {events} events acknowledged",

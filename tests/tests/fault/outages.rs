@@ -11,7 +11,7 @@ async fn a_postgres_crash_and_restart_mid_load_loses_and_duplicates_nothing() ->
 {
     let _slot = scenario_slot().await?;
     let cluster = Cluster::start_with_worker(&[]).await?;
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     cluster.pg.restart_immediately().await?;
     let report = load.finish().await?;
@@ -25,7 +25,7 @@ async fn a_postgres_crash_and_restart_mid_load_loses_and_duplicates_nothing() ->
 async fn a_redis_kill_with_aof_mid_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let _slot = scenario_slot().await?;
     let mut cluster = Cluster::start_with_worker(&[]).await?;
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     cluster.redis.kill().await?;
     // Meanwhile the API answers 503 and the clients retry.
@@ -52,7 +52,7 @@ async fn a_database_read_only_for_30_s_mid_load_loses_and_duplicates_nothing() -
         cluster.pg.url()
     ))
     .await?;
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     admin.set_read_only(true).await?;
     tokio::time::sleep(READ_ONLY_FOR).await;
@@ -70,7 +70,7 @@ async fn ingest_goes_on_with_a_known_key_while_postgres_is_down() -> anyhow::Res
     let _slot = scenario_slot().await?;
     let cluster = Cluster::start_with_worker(&[("EYE_AUTH_CACHE_TTL", "2s")]).await?;
     // The API has verified the key by the time the load is under way.
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     cluster.pg.stop().await?;
     tokio::time::sleep(POSTGRES_DOWN_FOR).await;

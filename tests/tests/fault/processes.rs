@@ -9,7 +9,7 @@ use std::time::Duration;
 async fn a_worker_killed_mid_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let _slot = scenario_slot().await?;
     let mut cluster = Cluster::start_with_worker(&[]).await?;
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     cluster.worker()?.kill().await?;
     // Jobs it held are now orphaned; the queue keeps filling while no worker runs.
@@ -24,7 +24,7 @@ async fn a_worker_killed_mid_load_loses_and_duplicates_nothing() -> anyhow::Resu
 async fn an_api_killed_mid_load_loses_and_duplicates_nothing() -> anyhow::Result<()> {
     let _slot = scenario_slot().await?;
     let mut cluster = Cluster::start_with_worker(&[]).await?;
-    let load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
+    let mut load = cluster.load(tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;
     // Requests in flight are cut: their clients retry the same ids against the restarted API.
     cluster.api.kill().await?;

@@ -13,6 +13,9 @@ use uuid::Uuid;
 /// reclaiming a killed worker's jobs and the 15 s stall detector, so a slow machine is not a dead one.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(75);
 
+/// The longest any wait for the workers may take, progress or not.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(600);
+
 /// The service's database, read by the test.
 pub struct Stored {
     db: DatabaseConnection,
@@ -86,7 +89,7 @@ impl Stored {
             {
                 return started.elapsed();
             }
-            if changed_at.elapsed() > SETTLE_LIMIT {
+            if changed_at.elapsed() > SETTLE_LIMIT || started.elapsed() > WAIT_LIMIT {
                 return started.elapsed();
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -138,24 +141,7 @@ impl Outcome {
     /// Prints the summary line and, if anything went wrong, the logs' warnings and errors; then fails
     /// with every problem found.
     pub fn conclude(mut self, wall: Duration, logs: &[PathBuf]) -> anyhow::Result<()> {
-        if self.lost > 0 {
-            self.problem(format!(
-                "{} acknowledged events were never stored",
-                self.lost
-            ));
-        }
-        if self.duplicated > 0 || self.never_sent > 0 {
-            self.problem(format!(
-                "{} stored twice, {} stored but never sent",
-                self.duplicated, self.never_sent
-            ));
-        }
-        if self.in_sessions != self.stored as i64 {
-            self.problem(format!(
-                "sessions count {} events, {} are stored",
-                self.in_sessions, self.stored
-            ));
-        }
+        self.judge();
         let verdict = if self.problems.is_empty() {
             "PASS"
         } else {
@@ -178,6 +164,28 @@ impl Outcome {
         }
         show_logs(&self.scenario, logs);
         anyhow::bail!("{}: {}", self.scenario, self.problems.join("; "))
+    }
+
+    /// The promises every scenario checks: nothing lost, nothing stored twice, nothing counted twice.
+    fn judge(&mut self) {
+        if self.lost > 0 {
+            self.problem(format!(
+                "{} acknowledged events were never stored",
+                self.lost
+            ));
+        }
+        if self.duplicated > 0 || self.never_sent > 0 {
+            self.problem(format!(
+                "{} stored twice, {} stored but never sent",
+                self.duplicated, self.never_sent
+            ));
+        }
+        if self.in_sessions != self.stored as i64 {
+            self.problem(format!(
+                "sessions count {} events, {} are stored",
+                self.in_sessions, self.stored
+            ));
+        }
     }
 }
 
