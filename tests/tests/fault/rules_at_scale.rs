@@ -55,6 +55,9 @@ async fn every_user_is_congratulated_once_through_three_worker_kills() -> anyhow
 
     let congratulated = stored.count(CONGRATULATED).await?;
     let notifications = stored.count(NOTIFICATIONS).await?;
+    say(&format!(
+        "fault rules: {congratulated} of {USERS} users congratulated, {notifications} notifications"
+    ));
     let mut outcome = stored
         .outcome("rules at scale, worker kill -9 x3", report)
         .await?;
