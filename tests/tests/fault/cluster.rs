@@ -2,7 +2,7 @@
 //! processes, one registered application.
 
 use crate::load::{Batch, Load, LoadReport, Pace};
-use crate::procs::{EyeEnv, EyeProcess};
+use crate::procs::{EyeEnv, EyeProcess, Role};
 use crate::services::{Postgres, Redis, free_port, temp_dir};
 use crate::verify::{Outcome, Stored, say};
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ impl Cluster {
         }
         env.run(&["migrate"]).await?;
         let key = env.create_application("fault").await?;
-        let api = EyeProcess::start("api", &env, free_port()?).await?;
+        let api = EyeProcess::start(Role::Api, &env, free_port()?).await?;
         Ok(Self {
             pg,
             redis,
@@ -57,7 +57,7 @@ impl Cluster {
 
     /// Starts `eye worker` (once; later starts go through the process itself).
     pub async fn start_worker(&mut self) -> anyhow::Result<()> {
-        self.worker = Some(EyeProcess::start("worker", &self.env, free_port()?).await?);
+        self.worker = Some(EyeProcess::start(Role::Worker, &self.env, free_port()?).await?);
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! The embedded default: `eye serve` on SQLite files with the SQLite queue, killed with `kill -9`.
 
 use crate::load::{Load, tick_batches};
-use crate::procs::{EyeEnv, EyeProcess};
+use crate::procs::{EyeEnv, EyeProcess, Role};
 use crate::services::{free_port, temp_dir};
 use crate::verify::{Stored, say};
 use crate::{BATCH_SIZE, BATCHES, PACE, STRIKE_AT, scenario_slot};
@@ -20,7 +20,7 @@ async fn eye_serve_killed_mid_load_loses_and_duplicates_nothing() -> anyhow::Res
     );
     env.run(&["migrate"]).await?;
     let key = env.create_application("fault").await?;
-    let mut serve = EyeProcess::start("serve", &env, free_port()?).await?;
+    let mut serve = EyeProcess::start(Role::Serve, &env, free_port()?).await?;
 
     let mut load = Load::start(&serve.base, &key, tick_batches(BATCHES, BATCH_SIZE)?, PACE)?;
     load.wait_for_acknowledged(STRIKE_AT).await?;

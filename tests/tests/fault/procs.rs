@@ -99,9 +99,38 @@ impl EyeEnv {
     }
 }
 
+/// Which `eye` subcommand a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `eye api`: the HTTP API only.
+    Api,
+    /// `eye worker`: the workers only, with `/ready` on `EYE_OPS_BIND`.
+    Worker,
+    /// `eye serve`: both, the embedded default.
+    Serve,
+}
+
+impl Role {
+    fn subcommand(self) -> &'static str {
+        match self {
+            Role::Api => "api",
+            Role::Worker => "worker",
+            Role::Serve => "serve",
+        }
+    }
+
+    /// The variable naming the address where this role answers `/ready`.
+    fn bind_variable(self) -> &'static str {
+        match self {
+            Role::Worker => "EYE_OPS_BIND",
+            Role::Api | Role::Serve => "EYE_BIND",
+        }
+    }
+}
+
 /// One `eye` process that can be killed and started again with the same settings.
 pub struct EyeProcess {
-    role: &'static str,
+    role: Role,
     env: EyeEnv,
     /// Where it answers `/ready` (the API's bind, or a worker's ops bind).
     pub base: String,
@@ -110,17 +139,10 @@ pub struct EyeProcess {
 
 impl EyeProcess {
     /// Starts `eye <role>` answering on `port` and waits until it is ready.
-    pub async fn start(role: &'static str, env: &EyeEnv, port: u16) -> anyhow::Result<Self> {
+    pub async fn start(role: Role, env: &EyeEnv, port: u16) -> anyhow::Result<Self> {
         let mut env = env.clone();
         let addr = format!("127.0.0.1:{port}");
-        env.set(
-            if role == "worker" {
-                "EYE_OPS_BIND"
-            } else {
-                "EYE_BIND"
-            },
-            &addr,
-        );
+        env.set(role.bind_variable(), &addr);
         let mut process = Self {
             role,
             env,
@@ -137,15 +159,15 @@ impl EyeProcess {
         self.wait_ready().await
     }
 
-    /// Starts the process again without waiting for readiness (its database may be down).
-    pub fn spawn(&mut self) -> anyhow::Result<()> {
+    /// Spawns the process, its output appended to its log.
+    fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log())?;
         let child = self
             .env
-            .command(&[self.role])?
+            .command(&[self.role.subcommand()])?
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -174,7 +196,7 @@ impl EyeProcess {
             {
                 anyhow::bail!(
                     "eye {} exited with {status}; see {}",
-                    self.role,
+                    self.role.subcommand(),
                     self.log().display()
                 );
             }
@@ -189,7 +211,7 @@ impl EyeProcess {
             anyhow::ensure!(
                 started.elapsed() < READY_LIMIT,
                 "eye {} not ready after {READY_LIMIT:?}; see {}",
-                self.role,
+                self.role.subcommand(),
                 self.log().display()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -198,6 +220,8 @@ impl EyeProcess {
 
     /// This process's log (stdout and stderr of every start).
     pub fn log(&self) -> PathBuf {
-        self.env.logs.join(format!("{}.log", self.role))
+        self.env
+            .logs
+            .join(format!("{}.log", self.role.subcommand()))
     }
 }
