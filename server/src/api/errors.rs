@@ -40,6 +40,8 @@ pub enum Reason {
     UnknownEventType,
     /// The database refused the event.
     StorageRejected,
+    /// The `sent_at` would correct the timestamp before 1970 or out of range.
+    InvalidSentAt,
 }
 
 impl From<Reason> for RejectReason {
@@ -49,6 +51,7 @@ impl From<Reason> for RejectReason {
             Reason::FutureTimestamp => Self::FutureTimestamp,
             Reason::UnknownEventType => Self::UnknownEventType,
             Reason::StorageRejected => Self::StorageRejected,
+            Reason::InvalidSentAt => Self::InvalidSentAt,
         }
     }
 }
