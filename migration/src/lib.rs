@@ -10,6 +10,7 @@ mod m20261122_000004_event_types;
 mod m20261122_000005_queries;
 mod m20261122_000006_notifications;
 mod m20261122_000007_dashboard_counts;
+mod m20261130_000009_notification_leases;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_queries::Migration),
             Box::new(m20261122_000006_notifications::Migration),
             Box::new(m20261122_000007_dashboard_counts::Migration),
+            Box::new(m20261130_000009_notification_leases::Migration),
         ]
     }
 }

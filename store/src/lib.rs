@@ -22,7 +22,7 @@ pub use events::{EventCursor, EventRecord, InsertOutcome, InsertedEvent, StoredB
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
 pub use notifications::{
-    DeliveryResult, NotificationFilter, NotificationRecord, NotificationStatus,
+    DeliveryResult, NotificationFilter, NotificationLease, NotificationRecord, NotificationStatus,
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
 pub use rule_events::RuleEventRow;

@@ -6,6 +6,7 @@ mod ingest;
 mod notifications;
 mod notify_server;
 mod openapi;
+mod outbox_leases;
 mod queries;
 mod queue;
 mod sdk;
