@@ -11,6 +11,7 @@ mod m20261122_000005_queries;
 mod m20261122_000006_notifications;
 mod m20261122_000007_dashboard_counts;
 mod m20261130_000009_notification_leases;
+mod m20261130_000010_registry_revision;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_notifications::Migration),
             Box::new(m20261122_000007_dashboard_counts::Migration),
             Box::new(m20261130_000009_notification_leases::Migration),
+            Box::new(m20261130_000010_registry_revision::Migration),
         ]
     }
 }

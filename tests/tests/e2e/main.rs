@@ -9,6 +9,7 @@ mod openapi;
 mod outbox_leases;
 mod queries;
 mod queue;
+mod registry_revision;
 mod sdk;
 mod support;
 mod validation;
