@@ -11,6 +11,8 @@ mod m20261122_000005_queries;
 mod m20261122_000006_notifications;
 mod m20261122_000007_dashboard_counts;
 mod m20261130_000008_dead_jobs;
+mod m20261130_000009_notification_leases;
+mod m20261130_000010_registry_revision;
 mod m20261130_000011_rule_checkpoints;
 
 /// Applies the migrations in order.
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_notifications::Migration),
             Box::new(m20261122_000007_dashboard_counts::Migration),
             Box::new(m20261130_000008_dead_jobs::Migration),
+            Box::new(m20261130_000009_notification_leases::Migration),
+            Box::new(m20261130_000010_registry_revision::Migration),
             Box::new(m20261130_000011_rule_checkpoints::Migration),
         ]
     }

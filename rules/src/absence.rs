@@ -12,9 +12,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub(crate) const OFFERED: &[Builtin] = &[Builtin::Rule, Builtin::UserId, Builtin::WindowMinutes];
 
 /// When `trigger` is not followed by any `expected` event of the same user stamped within `within`
-/// (deadline included), notify. At most one timer per rule and user is pending: a trigger while one is
-/// pending is covered by it. The message is rendered when the timer is armed (`data.<key>` reads the
-/// trigger event), so a timer fires with its stored text even if its rule is later removed.
+/// (deadline included), notify. A trigger stamped while one of the rule's timers is still open (its
+/// deadline not yet passed at the trigger's timestamp) is covered by it; a later trigger arms a timer of
+/// its own, even while the earlier one waits for the wall clock, so every occasion is counted once. The
+/// message is rendered when the timer is armed (`data.<key>` reads the trigger event), so a timer fires
+/// with its stored text even if its rule is later removed.
 #[derive(Debug, Clone)]
 pub struct AbsenceRule {
     pub(crate) name: RuleName,
@@ -34,9 +36,9 @@ impl AbsenceRule {
         self.expected.iter().any(|kind| kind.matches(event))
     }
 
-    /// Arms a timer when the event is this rule's trigger and none of the rule's timers is `pending`.
-    pub(crate) fn arm(&self, cx: &Context<'_>, pending: &[&AbsenceTimer], out: &mut Outcome) {
-        if !self.trigger.matches(cx.event) || pending.iter().any(|t| t.rule == self.name) {
+    /// Arms a timer when the event is this rule's trigger and none of the rule's `open` timers covers it.
+    pub(crate) fn arm(&self, cx: &Context<'_>, open: &[&AbsenceTimer], out: &mut Outcome) {
+        if !self.trigger.matches(cx.event) || open.iter().any(|t| t.rule == self.name) {
             return;
         }
         let values = Values {
@@ -58,28 +60,34 @@ impl AbsenceRule {
     }
 }
 
-/// Settles the user's timers against a new event: one stamped past a timer's deadline fires it; an
-/// expected event within the deadline disarms it. Returns the timers still pending.
+/// Settles the user's timers against a new event: an expected event stamped within a timer's window
+/// (deadline included) disarms it. Answers the timers still open at the event's timestamp, which cover a
+/// new trigger of their rule.
+///
+/// An event stamped past a deadline fires nothing: only the wall clock does ([`fire_due_timers`]). With
+/// parallel workers a user's later events can be evaluated before an earlier one is stored; were they
+/// to fire the timer, a start stamped in time but stored a moment later would come too late to disarm it.
 pub(crate) fn settle<'s>(
     rules: &RuleSet,
     cx: &Context<'s>,
     out: &mut Outcome,
 ) -> Vec<&'s AbsenceTimer> {
-    let mut pending = Vec::new();
+    let mut open = Vec::new();
     for timer in &cx.state.timers {
         if cx.event.timestamp > timer.deadline {
-            fire(timer, out);
-        } else if rules
+            continue;
+        }
+        if rules
             .absence(&timer.rule)
             .is_some_and(|rule| rule.expects(cx.event))
         {
             out.changes
                 .push(StateChange::DisarmTimer(timer.occasion.clone()));
         } else {
-            pending.push(timer);
+            open.push(timer);
         }
     }
-    pending
+    open
 }
 
 fn fire(timer: &AbsenceTimer, out: &mut Outcome) {
@@ -133,10 +141,18 @@ pub fn fire_due_timers(timers: &[AbsenceTimer], now: DateTime<Utc>, lateness: La
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Replay, at, event};
+    use crate::testkit::{Replay, TestEvent, at, event};
 
     const LAUNCH: &str = "app_launch";
     const START: &str = "training_program_started";
+
+    fn launch(time: &str) -> TestEvent {
+        event("u", LAUNCH, time)
+    }
+
+    fn start(time: &str) -> TestEvent {
+        event("u", START, time).program()
+    }
 
     #[test]
     fn a_start_within_ten_minutes_prevents_the_nudge_and_a_later_one_does_not() {
@@ -148,12 +164,9 @@ mod tests {
         ];
         for (started, nudged) in cases {
             let mut replay = Replay::seed();
-            let events = [
-                event("u", LAUNCH, "2021-02-28 10:00:00"),
-                event("u", START, started).program(),
-            ];
+            let events = [launch("2021-02-28 10:00:00"), start(started)];
             assert_eq!(
-                replay.messages(&events).len(),
+                replay.messages_in_the_end(&events).len(),
                 usize::from(nudged),
                 "{started}"
             );
@@ -165,64 +178,114 @@ mod tests {
     }
 
     #[test]
+    fn no_event_fires_a_timer_not_even_one_stamped_past_its_deadline() {
+        let cases = [
+            event("u", "unknown_tap", "2021-02-28 10:05:00"),
+            event("u", "unknown_tap", "2021-02-28 10:10:01"),
+            start("2021-02-28 10:30:00"),
+            event("u", "training_program_finished", "2021-02-28 10:40:00").program(),
+            launch("2021-02-28 10:30:00"),
+        ];
+        for later in cases {
+            let mut replay = Replay::seed();
+            replay.feed(&launch("2021-02-28 10:00:00"));
+            let outcome = replay.feed(&later);
+            assert!(outcome.notifications.is_empty(), "{later:?}");
+            let first = &replay.state("u").timers[0];
+            assert_eq!(first.deadline, at("2021-02-28 10:10:00"), "{later:?}");
+        }
+    }
+
+    #[test]
+    fn a_start_in_time_still_disarms_the_timer_when_rebuilt_after_later_events() {
+        // A worker evaluated the launch and a later event first; the start, stored after them, makes it
+        // rebuild the user's state in timestamp order.
+        let (first, late, started) = (
+            launch("2021-02-28 08:00:00"),
+            event("u", "training_program_finished", "2021-02-28 08:39:00").program(),
+            start("2021-02-28 08:09:00"),
+        );
+        let mut before = Replay::seed();
+        assert!(before.messages(&[first.clone(), late.clone()]).is_empty());
+        let mut rebuilt = Replay::seed();
+        let sent = rebuilt.messages_in_the_end(&[first, started, late]);
+        assert!(sent.is_empty(), "{sent:?}");
+    }
+
+    #[test]
     fn the_nudge_is_triggered_at_the_deadline_with_the_launch_as_occasion() {
         let mut replay = Replay::seed();
-        let launch = event("u", LAUNCH, "2021-02-28 10:00:00");
-        replay.feed(&launch);
-        let outcome = replay.feed(&event("u", START, "2021-02-28 10:30:00").program());
-        let nudge = &outcome.notifications[0];
+        let first = launch("2021-02-28 10:00:00");
+        replay.feed(&first);
+        replay.feed(&start("2021-02-28 10:30:00"));
+        let sent = replay.sweep(DateTime::<Utc>::MAX_UTC);
+        let nudge = &sent[0];
         assert_eq!(nudge.triggered_at, at("2021-02-28 10:10:00"));
         assert_eq!(
             nudge.occasion,
-            OccasionKey::new(&nudge.rule, "u", launch.event_id)
+            OccasionKey::new(&nudge.rule, "u", first.event_id)
         );
         assert!(nudge.message.contains("Start a training program now"));
     }
 
     #[test]
-    fn an_unrelated_event_fires_the_nudge_only_after_the_window() {
-        let cases = [("2021-02-28 10:05:00", 0, 1), ("2021-02-28 10:10:01", 1, 0)];
-        for (later, sent, pending) in cases {
-            let mut replay = Replay::seed();
-            let events = [
-                event("u", LAUNCH, "2021-02-28 10:00:00"),
-                event("u", "unknown_tap", later),
-            ];
-            assert_eq!(replay.messages(&events).len(), sent, "{later}");
-            assert_eq!(replay.state("u").timers.len(), pending, "{later}");
+    fn a_launch_is_covered_only_while_an_earlier_timer_is_open_at_its_timestamp() {
+        let cases: [(&[TestEvent], usize); 6] = [
+            (
+                &[launch("2021-02-28 10:00:00"), launch("2021-02-28 10:03:00")],
+                1,
+            ),
+            (
+                &[launch("2021-02-28 10:00:00"), launch("2021-02-28 10:10:00")],
+                1,
+            ),
+            (
+                &[launch("2021-02-28 10:00:00"), launch("2021-02-28 10:12:00")],
+                2,
+            ),
+            (
+                &[
+                    launch("2021-02-28 10:00:00"),
+                    launch("2021-02-28 10:03:00"),
+                    launch("2021-02-28 10:12:00"),
+                ],
+                2,
+            ),
+            (
+                &[
+                    launch("2021-02-28 10:00:00"),
+                    launch("2021-02-28 10:12:00"),
+                    start("2021-02-28 10:15:00"),
+                ],
+                1,
+            ),
+            (
+                &[
+                    launch("2021-02-28 10:00:00"),
+                    start("2021-02-28 10:05:00"),
+                    launch("2021-02-28 10:12:00"),
+                ],
+                1,
+            ),
+        ];
+        for (events, nudges) in cases {
+            let sent = Replay::seed().messages_in_the_end(events);
+            assert_eq!(sent.len(), nudges, "{events:?}");
         }
     }
 
     #[test]
-    fn a_second_launch_while_a_timer_is_pending_is_covered_by_it() {
-        let mut replay = Replay::seed();
-        replay.feed(&event("u", LAUNCH, "2021-02-28 10:00:00"));
-        assert!(
-            replay
-                .feed(&event("u", LAUNCH, "2021-02-28 10:03:00"))
-                .is_empty()
-        );
-        let outcome = replay.feed(&event("u", LAUNCH, "2021-02-28 10:12:00"));
-        assert_eq!(outcome.notifications.len(), 1, "the first timer fires");
-        assert_eq!(
-            replay.state("u").timers.len(),
-            1,
-            "the late launch arms a new one"
-        );
-    }
-
-    #[test]
     fn a_duplicated_launch_gives_the_same_occasion_key() {
-        let launch = event("u", LAUNCH, "2021-02-28 10:00:00");
-        let (mut first, mut again) = (Replay::seed(), Replay::seed());
-        first.feed(&launch);
-        again.feed(&launch);
+        let first = launch("2021-02-28 10:00:00");
+        let (mut once, mut again) = (Replay::seed(), Replay::seed());
+        once.feed(&first);
+        again.feed(&first);
         assert!(
-            again.feed(&launch).is_empty(),
+            again.feed(&first).is_empty(),
             "a duplicate while pending changes nothing"
         );
         assert_eq!(
-            first.state("u").timers[0].occasion,
+            once.state("u").timers[0].occasion,
             again.state("u").timers[0].occasion
         );
     }
@@ -247,10 +310,10 @@ mod tests {
             ),
         ];
         for (received, lateness, due) in cases {
-            let mut launch = event("u", LAUNCH, "2021-02-28 10:00:00");
-            launch.received_at = at(received);
+            let mut first = launch("2021-02-28 10:00:00");
+            first.received_at = at(received);
             let mut replay = Replay::seed();
-            replay.feed(&launch);
+            replay.feed(&first);
             assert_eq!(
                 due_at(&replay.state("u").timers[0], lateness),
                 at(due),
@@ -262,7 +325,7 @@ mod tests {
     #[test]
     fn the_wall_clock_fires_a_timer_only_once_it_is_due() {
         let mut replay = Replay::seed();
-        replay.feed(&event("u", LAUNCH, "2021-02-28 10:00:00"));
+        replay.feed(&launch("2021-02-28 10:00:00"));
         let timers = replay.state("u").timers;
         let cases = [
             ("2021-02-28 10:10:59", 0),

@@ -17,8 +17,9 @@ pub(crate) struct Context<'a> {
 ///
 /// Pure: reads no clock and changes nothing; the caller applies the outcome (see [`crate::state`] for
 /// the contract). Events without a user id, and event types no rule names, give an empty outcome.
-/// Absence timers are settled first (an event stamped past a deadline fires that timer, an expected
-/// event within it disarms it), then each rule reacts to the event.
+/// Absence timers are settled first (an expected event stamped within a timer's window disarms it), then
+/// each rule reacts to the event. No event fires a timer, not even one stamped past its deadline: that
+/// is [`crate::fire_due_timers`]' job, by the wall clock, once late events can no longer arrive.
 pub fn evaluate(rules: &RuleSet, state: &UserRuleState, event: &RuleEvent<'_>) -> Outcome {
     let mut out = Outcome::default();
     let Some(user_id) = event.user_id else {
@@ -29,11 +30,11 @@ pub fn evaluate(rules: &RuleSet, state: &UserRuleState, event: &RuleEvent<'_>) -
         event,
         user_id,
     };
-    let pending = absence::settle(rules, &cx, &mut out);
+    let open = absence::settle(rules, &cx, &mut out);
     for rule in rules.rules() {
         match rule {
             Rule::Duration(duration) => duration.evaluate(&cx, &mut out),
-            Rule::Absence(absence) => absence.arm(&cx, &pending, &mut out),
+            Rule::Absence(absence) => absence.arm(&cx, &open, &mut out),
         }
     }
     out
@@ -42,28 +43,17 @@ pub fn evaluate(rules: &RuleSet, state: &UserRuleState, event: &RuleEvent<'_>) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::{Replay, TestEvent, at, event};
-
-    /// The seed's five sample events, in order.
-    fn sample_events() -> [TestEvent; 5] {
-        [
-            event("foo2", "app_launch", "2021-02-28 16:22:52"),
-            event("foo1", "training_program_started", "2021-02-28 16:23:25")
-                .program()
-                .with("training_program_title", "7 Minutes of HIIT Training"),
-            event("foo2", "training_program_started", "2021-02-28 16:52:00").program(),
-            event("foo2", "training_program_cancelled", "2021-02-28 16:54:21").program(),
-            event("foo1", "training_program_finished", "2021-02-28 16:59:43").program(),
-        ]
-    }
+    use crate::testkit::{Replay, at, event, sample_events};
+    use chrono::{DateTime, Utc};
 
     #[test]
     fn the_seed_sample_congratulates_foo1_for_36_minutes_and_nudges_foo2() {
         let mut replay = Replay::seed();
-        let sent: Vec<_> = sample_events()
+        let mut sent: Vec<_> = sample_events()
             .iter()
             .flat_map(|e| replay.feed(e).notifications)
             .collect();
+        sent.extend(replay.sweep(DateTime::<Utc>::MAX_UTC));
         let summary: Vec<_> = sent
             .iter()
             .map(|n| (n.rule.as_str(), n.user_id.as_str()))
@@ -71,13 +61,13 @@ mod tests {
         assert_eq!(
             summary,
             [
-                ("start_training_nudge", "foo2"),
-                ("daily_training_dose", "foo1")
+                ("daily_training_dose", "foo1"),
+                ("start_training_nudge", "foo2")
             ]
         );
-        assert_eq!(sent[0].triggered_at, at("2021-02-28 16:32:52"));
+        assert_eq!(sent[1].triggered_at, at("2021-02-28 16:32:52"));
         assert_eq!(
-            sent[1].message,
+            sent[0].message,
             "Congratulations on your daily training dose! You trained 36 minutes in 7 Minutes of HIIT Training."
         );
         assert!(
@@ -92,11 +82,12 @@ mod tests {
     fn replaying_the_sample_gives_the_same_occasion_keys() {
         let events = sample_events();
         let keys = |replay: &mut Replay| -> Vec<_> {
-            events
+            let mut sent: Vec<_> = events
                 .iter()
                 .flat_map(|e| replay.feed(e).notifications)
-                .map(|n| n.occasion)
-                .collect()
+                .collect();
+            sent.extend(replay.sweep(DateTime::<Utc>::MAX_UTC));
+            sent.into_iter().map(|n| n.occasion).collect()
         };
         assert_eq!(keys(&mut Replay::seed()), keys(&mut Replay::seed()));
     }

@@ -8,6 +8,8 @@
 //! The caller persists state and notifications under the contract documented in [`state`].
 
 mod absence;
+#[cfg(test)]
+mod arrival_order;
 pub mod config;
 mod duration;
 mod engine;

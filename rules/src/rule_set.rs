@@ -54,7 +54,7 @@ impl RuleSet {
     }
 
     /// Whether any rule reacts to events of type `category` / `name`. Other events change no rule's state
-    /// by themselves (a pending absence timer is fired by the wall clock, or by the next relevant event).
+    /// by themselves (a pending absence timer is fired by the wall clock only).
     pub fn concerns(&self, category: &str, name: &str) -> bool {
         self.rules
             .iter()

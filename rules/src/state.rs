@@ -11,8 +11,17 @@
 //! * **Occasions are unique.** Store notifications with a UNIQUE constraint on [`OccasionKey`] and ignore
 //!   conflicts: a duplicated or replayed event gives the same key, so a user is notified once per occasion.
 //!   Dropping duplicate events (same event id) before evaluation is still recommended; it saves work.
-//! * **Timers need a sweeper.** Index [`AbsenceTimer`]s by [`crate::due_at`]; periodically, under the same
-//!   per-user lock, re-read the due timers and apply [`crate::fire_due_timers`]'s outcome.
+//! * **Timers fire only by the wall clock.** No event fires a timer, not even one stamped past its
+//!   deadline: with parallel workers a user's later events may be evaluated before an earlier one is
+//!   stored, and a start stamped in time must still disarm the timer when it arrives. So an absence is
+//!   decided only once no event that could fall inside the window can still arrive: at
+//!   [`crate::due_at`], `max(deadline, trigger received_at) + lateness`. Index [`AbsenceTimer`]s by it;
+//!   periodically, under the same per-user lock, re-read the due timers and apply
+//!   [`crate::fire_due_timers`]'s outcome. Choose the lateness longer than an accepted event can take to
+//!   be stored and evaluated.
+//! * **Several timers of one rule may wait.** A trigger is covered by a timer of its rule only while
+//!   that timer's window is still open at the trigger's timestamp; a later trigger arms its own, so a
+//!   replay of old data nudges every occasion once.
 //! * State is plain serde data (JSON works); it may be stored as one document per user or as rows keyed
 //!   by [`PairKey`] and [`OccasionKey`].
 

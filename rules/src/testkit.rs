@@ -1,6 +1,8 @@
 //! Test helpers: owned events, a fixed clock and a replaying harness.
 
-use crate::{Outcome, RuleEvent, RuleSet, UserRuleState, evaluate};
+use crate::{
+    Lateness, Notification, Outcome, RuleEvent, RuleSet, UserRuleState, evaluate, fire_due_timers,
+};
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -64,6 +66,19 @@ impl TestEvent {
     }
 }
 
+/// The seed's five sample events, in order.
+pub fn sample_events() -> [TestEvent; 5] {
+    [
+        event("foo2", "app_launch", "2021-02-28 16:22:52"),
+        event("foo1", "training_program_started", "2021-02-28 16:23:25")
+            .program()
+            .with("training_program_title", "7 Minutes of HIIT Training"),
+        event("foo2", "training_program_started", "2021-02-28 16:52:00").program(),
+        event("foo2", "training_program_cancelled", "2021-02-28 16:54:21").program(),
+        event("foo1", "training_program_finished", "2021-02-28 16:59:43").program(),
+    ]
+}
+
 /// Feeds events to the seed rules the way a worker would: evaluate against the user's state, apply.
 pub struct Replay {
     pub rules: RuleSet,
@@ -98,5 +113,27 @@ impl Replay {
             .flat_map(|e| self.feed(e).notifications)
             .map(|n| n.message)
             .collect()
+    }
+
+    /// Fires, as the sweeper would at `now` with the default lateness, every user's due timers.
+    pub fn sweep(&mut self, now: DateTime<Utc>) -> Vec<Notification> {
+        let mut sent = Vec::new();
+        for state in self.states.values_mut() {
+            let outcome = fire_due_timers(&state.timers, now, Lateness::default());
+            state.apply(&outcome.changes);
+            sent.extend(outcome.notifications);
+        }
+        sent
+    }
+
+    /// Feeds all events, then lets the wall clock pass every deadline; returns the messages sent, in order.
+    pub fn messages_in_the_end(&mut self, events: &[TestEvent]) -> Vec<String> {
+        let mut sent = self.messages(events);
+        sent.extend(
+            self.sweep(DateTime::<Utc>::MAX_UTC)
+                .into_iter()
+                .map(|n| n.message),
+        );
+        sent
     }
 }

@@ -12,10 +12,10 @@ use anyhow::Context;
 use api::auth::KeyCache;
 use chrono::TimeDelta;
 use eye_store::{Store, StoreOptions};
-use eye_validation::SharedSchemaRegistry;
+use eye_validation::{SchemaRegistry, SharedSchemaRegistry};
 use eye_worker::{
-    Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, Validator,
-    WorkerMetrics, WorkerOptions,
+    Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, RegistryWatcher,
+    Validator, WorkerMetrics, WorkerOptions,
 };
 use metrics::ApiMetrics;
 use poem::EndpointExt;
@@ -87,9 +87,10 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     worker_metrics.register(&mut registry);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let validator = start_validation(config, &store, &shutdown, &mut tasks).await?;
+    let (validator, watcher) = start_validation(config, &store, &shutdown, &mut tasks).await?;
     // Every process has the processor: workers run queued jobs through it, the API replays errors.
     let processor = Processor::new(store.clone(), validator, worker_metrics, shutdown.clone())
+        .with_registry(watcher)
         .with_rules(rules::reactor(config)?);
     if role.runs_workers() {
         rules::start_rule_tasks(config, &store, &shutdown, &mut tasks)?;
@@ -174,28 +175,30 @@ fn queue_config(config: &Config) -> QueueConfig {
     }
 }
 
-/// Publishes the built-in schemas, loads the registry and keeps it fresh; the validator reads it.
+/// Publishes the built-in schemas, loads the registry and keeps it fresh; the validator reads it, and the
+/// watcher brings it up to date before each batch.
 async fn start_validation(
     config: &Config,
     store: &Store,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
-) -> anyhow::Result<Validator> {
+) -> anyhow::Result<(Validator, RegistryWatcher)> {
     eye_worker::seed_builtin_schemas(store)
         .await
         .context("cannot publish the built-in schemas")?;
-    let registry = eye_worker::load_registry(store)
+    let shared = SharedSchemaRegistry::new(SchemaRegistry::default());
+    let watcher = RegistryWatcher::new(store.clone(), shared.clone());
+    watcher
+        .ensure_fresh()
         .await
         .context("cannot load the schema registry")?;
-    let shared = SharedSchemaRegistry::new(registry);
-    tasks.spawn(eye_worker::keep_registry_fresh(
-        store.clone(),
-        shared.clone(),
-        shutdown.clone(),
-    ));
+    tasks.spawn(watcher.clone().run(shutdown.clone()));
     let max_skew =
         TimeDelta::from_std(config.max_clock_skew).context("EYE_MAX_CLOCK_SKEW is too large")?;
-    Ok(Validator::new(shared, config.unknown_events, max_skew))
+    Ok((
+        Validator::new(shared, config.unknown_events, max_skew),
+        watcher,
+    ))
 }
 
 /// What the HTTP state is built from.

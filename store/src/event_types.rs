@@ -4,10 +4,10 @@ use crate::entities::event_types;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::EventType;
-use sea_orm::sea_query::{Expr, Func, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DeriveIden, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use serde_json::Value;
 
@@ -33,11 +33,41 @@ pub enum Published {
     NewVersion(u32),
 }
 
-/// Changes whenever a schema is published or a type retired; workers compare it to refresh their cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RegistryRevision {
-    latest_id: i64,
-    retired: i64,
+/// The registry's revision: raised by every committed publish or retirement, so workers compare it to
+/// their cache's. A counter bumped inside the writing transaction, not `max(id)`: PostgreSQL hands out ids
+/// before commit, and a smaller id committing after a larger one was seen would go unnoticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct RegistryRevision(i64);
+
+impl RegistryRevision {
+    /// The counter's value.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// The one-row table `registry_revision` (migration 10).
+#[derive(DeriveIden)]
+enum RevisionTable {
+    #[sea_orm(iden = "registry_revision")]
+    Table,
+    Id,
+    Revision,
+}
+
+/// Raises the revision inside `txn`. The row lock it takes orders concurrent publishers' bumps, so each
+/// commit raises the value readers see; take it last, just before the commit, to hold it briefly.
+async fn bump_revision(txn: &impl ConnectionTrait) -> Result<(), StoreError> {
+    let bump = Query::update()
+        .table(RevisionTable::Table)
+        .value(
+            RevisionTable::Revision,
+            Expr::col(RevisionTable::Revision).add(1),
+        )
+        .and_where(Expr::col(RevisionTable::Id).eq(1))
+        .to_owned();
+    txn.execute(&bump).await?;
+    Ok(())
 }
 
 impl Store {
@@ -72,6 +102,7 @@ impl Store {
         event_types::Entity::insert(new_version(event_type, version, schema.clone()))
             .exec_without_returning(&txn)
             .await?;
+        bump_revision(&txn).await?;
         txn.commit().await?;
         let version = u32::try_from(version).unwrap_or(u32::MAX);
         Ok(if live {
@@ -98,21 +129,31 @@ impl Store {
         ])
         .do_nothing()
         .to_owned();
+        let txn = self.db.begin().await?;
         let inserted = event_types::Entity::insert(new_version(event_type, 1, schema))
             .on_conflict(conflict)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        if inserted > 0 {
+            bump_revision(&txn).await?;
+        }
+        txn.commit().await?;
         Ok(inserted > 0)
     }
 
     /// Retires a type: its events are then judged as unknown. Answers whether it was live.
     pub async fn retire_event_type(&self, event_type: &EventType) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await?;
         let result = event_types::Entity::update_many()
             .col_expr(event_types::Column::RetiredAt, Expr::value(Utc::now()))
             .filter(matches(event_type))
             .filter(event_types::Column::RetiredAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if result.rows_affected > 0 {
+            bump_revision(&txn).await?;
+        }
+        txn.commit().await?;
         Ok(result.rows_affected > 0)
     }
 
@@ -140,23 +181,20 @@ impl Store {
         Ok(current)
     }
 
-    /// A cheap fingerprint of the registry's state.
+    /// The registry's revision: one single-row read. Read it *before* loading the schemas, so the loaded
+    /// registry is at least as new as the revision recorded with it.
     pub async fn registry_revision(&self) -> Result<RegistryRevision, StoreError> {
-        let row: Option<(Option<i64>, i64)> = event_types::Entity::find()
-            .select_only()
-            .expr_as(Func::max(Expr::col(event_types::Column::Id)), "latest_id")
-            .expr_as(
-                Func::count(Expr::col(event_types::Column::RetiredAt)),
-                "retired",
-            )
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        let (latest_id, retired) = row.unwrap_or_default();
-        Ok(RegistryRevision {
-            latest_id: latest_id.unwrap_or(0),
-            retired,
-        })
+        let read = Query::select()
+            .column(RevisionTable::Revision)
+            .from(RevisionTable::Table)
+            .and_where(Expr::col(RevisionTable::Id).eq(1))
+            .to_owned();
+        let row = self.db.query_one(&read).await?;
+        let revision = row
+            .map(|row| row.try_get::<i64>("", "revision"))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(RegistryRevision(revision))
     }
 }
 

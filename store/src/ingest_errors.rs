@@ -22,15 +22,18 @@ pub enum RejectReason {
     UnknownEventType,
     /// The database refused the event itself (not a passing failure).
     StorageRejected,
+    /// The `sent_at` would correct the timestamp to an implausible time.
+    InvalidSentAt,
 }
 
 impl RejectReason {
     /// Every reason, for parsing and documentation.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::InvalidPayload,
         Self::FutureTimestamp,
         Self::UnknownEventType,
         Self::StorageRejected,
+        Self::InvalidSentAt,
     ];
 
     /// The stable code stored and shown to analysts.
@@ -40,6 +43,7 @@ impl RejectReason {
             Self::FutureTimestamp => "future_timestamp",
             Self::UnknownEventType => "unknown_event_type",
             Self::StorageRejected => "storage_rejected",
+            Self::InvalidSentAt => "invalid_sent_at",
         }
     }
 

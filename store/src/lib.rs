@@ -27,7 +27,7 @@ pub use events::{EventCursor, EventRecord, IngestTxn, InsertOutcome, InsertedEve
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
 pub use notifications::{
-    DeliveryResult, NotificationFilter, NotificationRecord, NotificationStatus,
+    DeliveryResult, NotificationFilter, NotificationLease, NotificationRecord, NotificationStatus,
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
 pub use rule_events::RuleEventRow;

@@ -118,6 +118,17 @@ pub struct NotificationFilter {
     pub limit: u64,
 }
 
+/// One claim of a notification for one attempt: the token under which its result is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationLease(Uuid);
+
+impl NotificationLease {
+    /// The token as stored.
+    pub fn as_uuid(self) -> Uuid {
+        self.0
+    }
+}
+
 /// What a delivery attempt ended in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryResult {
@@ -164,6 +175,7 @@ pub(crate) async fn insert_notifications(
         next_attempt_at: Set(Some(now)),
         created_at: Set(now),
         delivered_at: Set(None),
+        lease_id: Set(None),
     });
     let conflict = OnConflict::columns([C::ApplicationId, C::Occasion])
         .do_nothing()
@@ -229,33 +241,41 @@ impl Store {
         Ok(rows.into_iter().map(NotificationRecord::from).collect())
     }
 
-    /// Takes a due notification for one attempt: pushes its next attempt to `lease_until`, so no other
-    /// worker takes it meanwhile (and a crashed worker's attempt is retried then). `false`: taken already.
+    /// Takes a due notification for one attempt: pushes its next attempt to `lease_until` and stores a new
+    /// lease token, so no other worker takes it meanwhile (and a crashed worker's attempt is retried then).
+    /// `None`: taken already. Pass the time of this very claim as `now`: a lease computed from an older
+    /// time may already have expired when it is taken, and another worker would send the notification too.
     #[tracing::instrument(skip_all, fields(notification = %id), err)]
     pub async fn claim_notification(
         &self,
         id: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<NotificationLease>, StoreError> {
         use notifications::Column as C;
+        let lease = NotificationLease(Uuid::new_v4());
         let result = notifications::Entity::update_many()
             .col_expr(C::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(C::LeaseId, Expr::value(lease.0))
             .filter(C::Id.eq(id))
             .filter(C::Status.eq(NotificationStatus::Pending.as_str()))
             .filter(C::NextAttemptAt.lte(now))
             .exec(&self.db)
             .await?;
-        Ok(result.rows_affected == 1)
+        Ok((result.rows_affected == 1).then_some(lease))
     }
 
-    /// Records what an attempt ended in (an `Undeliverable` verdict counts no attempt).
+    /// Records what an attempt ended in (an `Undeliverable` verdict counts no attempt), only if `lease` still
+    /// holds the notification: a result that arrives after another worker re-claimed it, or after it was
+    /// settled, changes nothing (answers `false`). The lease is spent either way, so one claim records at
+    /// most one result, and a delivered notification never turns failed or pending again.
     #[tracing::instrument(skip_all, fields(notification = %id), err)]
     pub async fn record_delivery(
         &self,
         id: Uuid,
+        lease: NotificationLease,
         result: &DeliveryResult,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         use notifications::Column as C;
         let (status, error, next, delivered) = match result {
             DeliveryResult::Delivered => {
@@ -276,15 +296,18 @@ impl Store {
             DeliveryResult::Undeliverable => (NotificationStatus::Undeliverable, None, None, None),
         };
         let counted = i32::from(*result != DeliveryResult::Undeliverable);
-        notifications::Entity::update_many()
+        let updated = notifications::Entity::update_many()
             .col_expr(C::Status, Expr::value(status.as_str()))
             .col_expr(C::Attempts, Expr::col(C::Attempts).add(counted))
             .col_expr(C::LastError, Expr::value(error))
             .col_expr(C::NextAttemptAt, Expr::value(next))
             .col_expr(C::DeliveredAt, Expr::value(delivered))
+            .col_expr(C::LeaseId, Expr::value(Option::<Uuid>::None))
             .filter(C::Id.eq(id))
+            .filter(C::LeaseId.eq(lease.0))
+            .filter(C::Status.eq(NotificationStatus::Pending.as_str()))
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(updated.rows_affected == 1)
     }
 }

@@ -5,7 +5,7 @@
 //! - [`SchemaRegistry`]: the schema in force per [`EventTypeKey`], an immutable snapshot replaced
 //!   as a whole ([`SharedSchemaRegistry`]) when a new version is published.
 //! - [`builtin`]: the schemas shipped in `validation/schemas/`, embedded in the binary.
-//! - [`judge_time`]: device clock skew correction and the future-timestamp rule.
+//! - [`judge_time`]: device clock skew correction, the future-timestamp rule and the `sent_at` sanity rule.
 //! - [`Verdict`] / [`Rejection`]: the outcome, with [`RejectReason`] codes.
 //!
 //! No I/O: no database, no network, no clock; the caller passes the reception time.
@@ -44,5 +44,7 @@ pub use builtin::{
 pub use key::EventTypeKey;
 pub use registry::{Lookup, RegisteredSchema, SchemaRegistry, SharedSchemaRegistry};
 pub use schema::{CompiledSchema, DRAFT_2020_12_URI, InvalidSchema, MAX_VIOLATIONS, Violation};
-pub use time::{EventTime, FutureTimestamp, judge_time};
+pub use time::{
+    EARLIEST_CORRECTED, EventTime, FutureTimestamp, InvalidSentAt, TimeRejection, judge_time,
+};
 pub use verdict::{InvalidPolicy, RejectReason, Rejection, UnknownEventPolicy, Verdict};

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::key::EventTypeKey;
 use crate::registry::{Lookup, SchemaRegistry};
 use crate::schema::Violation;
-use crate::time::FutureTimestamp;
+use crate::time::{FutureTimestamp, InvalidSentAt, TimeRejection};
 
 /// What to do with an event whose type has no registered schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,15 +49,18 @@ pub enum RejectReason {
     FutureTimestamp,
     /// No schema is registered for the event type and the policy is to reject.
     UnknownEventType,
+    /// The `sent_at` would correct the timestamp to an implausible time.
+    InvalidSentAt,
 }
 
 impl RejectReason {
-    /// The reason code: `invalid_payload`, `future_timestamp` or `unknown_event_type`.
+    /// The reason code: `invalid_payload`, `future_timestamp`, `unknown_event_type` or `invalid_sent_at`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidPayload => "invalid_payload",
             Self::FutureTimestamp => "future_timestamp",
             Self::UnknownEventType => "unknown_event_type",
+            Self::InvalidSentAt => "invalid_sent_at",
         }
     }
 }
@@ -125,6 +128,25 @@ impl From<FutureTimestamp> for Rejection {
     }
 }
 
+impl From<InvalidSentAt> for Rejection {
+    fn from(invalid: InvalidSentAt) -> Self {
+        Self {
+            reason: RejectReason::InvalidSentAt,
+            detail: invalid.to_string(),
+            violations: Vec::new(),
+        }
+    }
+}
+
+impl From<TimeRejection> for Rejection {
+    fn from(rejection: TimeRejection) -> Self {
+        match rejection {
+            TimeRejection::Future(future) => future.into(),
+            TimeRejection::InvalidSentAt(invalid) => invalid.into(),
+        }
+    }
+}
+
 /// The outcome of judging an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -143,7 +165,7 @@ impl SchemaRegistry {
     /// `policy` when none is registered.
     ///
     /// Time is judged separately by [`judge_time`](crate::judge_time); its
-    /// [`FutureTimestamp`] converts into a [`Rejection`].
+    /// [`TimeRejection`] converts into a [`Rejection`].
     pub fn judge(&self, key: &EventTypeKey, data: &Value, policy: UnknownEventPolicy) -> Verdict {
         match self.lookup(key) {
             Lookup::Known { version, schema } => match schema.validate(data) {

@@ -15,7 +15,7 @@ mod validate;
 pub use metrics::WorkerMetrics;
 pub use processor::{ProcessError, Processed, Processor};
 pub use queue::{Enqueuer, GroupingSettings, Queue, QueueBackend, QueueConfig, QueueError};
-pub use registry::{keep_registry_fresh, load_registry, seed_builtin_schemas};
+pub use registry::{RegistryWatcher, load_registry, seed_builtin_schemas};
 pub use replay::{ReplayFailure, ReplayOutcome, replay_errors};
 pub use retry::RetrySettings;
 pub use runner::{WorkerOptions, run_workers};

@@ -1,5 +1,6 @@
 //! What happens to every batch of events, however it arrives (a queued job, a redelivered one, a replayed
-//! error or dead job): validate, store and evaluate the rules in one unit of work, count. One path, the
+//! error or dead job): validate against the latest schemas, store and evaluate the rules in one unit of
+//! work, count. One path, the
 //! same guarantees:
 //! - a transient failure (connection, resources, read-only, timeout, serialization, deadlock) is retried
 //!   for as long as it lasts, so no attempt limit can drop an acknowledged job;
@@ -8,6 +9,7 @@
 
 use crate::liveness::Liveness;
 use crate::metrics::WorkerMetrics;
+use crate::registry::RegistryWatcher;
 use crate::retry::{Retry, RetrySettings, Stopped};
 use crate::rules::RuleReactor;
 use crate::validate::{Judged, Validator, error_record};
@@ -65,6 +67,7 @@ pub struct Processor {
     validator: Validator,
     metrics: WorkerMetrics,
     retry: Retry,
+    registry: Option<RegistryWatcher>,
     rules: Option<RuleReactor>,
     liveness: Option<Liveness>,
 }
@@ -92,9 +95,18 @@ impl Processor {
             validator,
             metrics,
             retry: Retry::new(RetrySettings::default(), shutdown),
+            registry: None,
             rules: None,
             liveness: None,
         }
+    }
+
+    /// Makes sure, before judging each batch, that the schemas are those of the latest publish or retirement
+    /// (one single-row read per batch), so a schema applies to every event accepted after its publish call
+    /// answered.
+    pub fn with_registry(mut self, registry: RegistryWatcher) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     /// Feeds every newly stored event to the notification rules, in the same unit of work.
@@ -161,6 +173,12 @@ impl Processor {
     /// events one by one so that one bad event cannot block the rest.
     #[tracing::instrument(skip_all, fields(job = %batch.job_id, events = batch.events.len()), err)]
     pub async fn process(&self, batch: &IngestBatch) -> Result<Processed, ProcessError> {
+        if let Some(registry) = &self.registry {
+            self.retry
+                .run(|| registry.ensure_fresh())
+                .await
+                .map_err(|stopped| stopped_error(stopped.map(UnitError::Storage)))?;
+        }
         let judged = self.validator.judge(batch);
         let stored = match self.store_unit(batch, &judged.valid, &judged.refused).await {
             Ok(stored) => stored,

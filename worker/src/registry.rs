@@ -5,10 +5,13 @@ use eye_validation::{
     BUILTIN_SCHEMAS, CompiledSchema, EventTypeKey, RegisteredSchema, SchemaRegistry,
     SharedSchemaRegistry,
 };
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
-/// How often workers ask whether a schema was published or retired (one tiny query, not one per event).
+/// How often workers ask, besides before each batch, whether a schema was published or retired.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Publishes the built-in schemas (kept in `validation/schemas/`) as version 1 of types not yet known.
@@ -56,34 +59,75 @@ pub async fn load_registry(store: &Store) -> Result<SchemaRegistry, StoreError> 
         .collect())
 }
 
-/// Reloads `shared` whenever the database's registry revision changes, until shutdown.
-pub async fn keep_registry_fresh(
+/// Keeps a worker's [`SharedSchemaRegistry`] in step with the database (cheap to clone).
+///
+/// "A schema applies to every event accepted after the publish call answered": the publish commits its
+/// revision bump before answering, so a batch judged after [`Self::ensure_fresh`] sees that schema. The
+/// check is one single-row read per batch; the reload happens only when the revision moved.
+#[derive(Clone)]
+pub struct RegistryWatcher {
     store: Store,
     shared: SharedSchemaRegistry,
-    shutdown: CancellationToken,
-) {
-    let mut seen = RegistryRevision::default();
-    while !shutdown.is_cancelled() {
-        if let Err(err) = refresh(&store, &shared, &mut seen).await {
-            tracing::warn!(error = %err, "refreshing the schema registry failed");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => {}
-            () = tokio::time::sleep(REFRESH_INTERVAL) => {}
-        }
-    }
+    /// The revision the shared registry is at least as new as (`NONE` before the first load): read
+    /// without waiting by every batch.
+    seen: Arc<AtomicI64>,
+    /// Reloads take this lock in turn, so an older load never replaces a newer one.
+    reload: Arc<Mutex<()>>,
 }
 
-async fn refresh(
-    store: &Store,
-    shared: &SharedSchemaRegistry,
-    seen: &mut RegistryRevision,
-) -> Result<(), StoreError> {
-    let revision = store.registry_revision().await?;
-    if revision != *seen {
-        shared.replace(load_registry(store).await?);
-        *seen = revision;
-        tracing::debug!(?revision, "schema registry reloaded");
+/// No registry loaded yet: older than any revision.
+const NONE: i64 = i64::MIN;
+
+impl RegistryWatcher {
+    /// A watcher reloading `shared` from `store`.
+    pub fn new(store: Store, shared: SharedSchemaRegistry) -> Self {
+        Self {
+            store,
+            shared,
+            seen: Arc::new(AtomicI64::new(NONE)),
+            reload: Arc::default(),
+        }
     }
-    Ok(())
+
+    /// The registry this watcher keeps fresh.
+    pub fn shared(&self) -> &SharedSchemaRegistry {
+        &self.shared
+    }
+
+    /// Reloads the registry if a schema was published or a type retired since it was loaded. Call it
+    /// before judging a batch.
+    pub async fn ensure_fresh(&self) -> Result<(), StoreError> {
+        let revision = self.store.registry_revision().await?;
+        if self.is_at_least(revision) {
+            return Ok(());
+        }
+        let _turn = self.reload.lock().await;
+        // Another batch may have reloaded while this one waited.
+        if self.is_at_least(revision) {
+            return Ok(());
+        }
+        // Loaded after the revision was read: at least as new as it.
+        self.shared.replace(load_registry(&self.store).await?);
+        self.seen.store(revision.get(), Ordering::Release);
+        tracing::debug!(revision = revision.get(), "schema registry reloaded");
+        Ok(())
+    }
+
+    fn is_at_least(&self, revision: RegistryRevision) -> bool {
+        self.seen.load(Ordering::Acquire) >= revision.get()
+    }
+
+    /// Checks every second until `shutdown`, so retirements and new versions also reach a worker that
+    /// judges nothing for a while, and a batch rarely has to wait for a reload.
+    pub async fn run(self, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            if let Err(err) = self.ensure_fresh().await {
+                tracing::warn!(error = %err, "refreshing the schema registry failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(REFRESH_INTERVAL) => {}
+            }
+        }
+    }
 }

@@ -134,6 +134,7 @@ fn reason_code(reason: eye_validation::RejectReason) -> RejectReason {
         eye_validation::RejectReason::InvalidPayload => RejectReason::InvalidPayload,
         eye_validation::RejectReason::FutureTimestamp => RejectReason::FutureTimestamp,
         eye_validation::RejectReason::UnknownEventType => RejectReason::UnknownEventType,
+        eye_validation::RejectReason::InvalidSentAt => RejectReason::InvalidSentAt,
     }
 }
 

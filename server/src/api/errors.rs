@@ -41,6 +41,8 @@ pub enum Reason {
     UnknownEventType,
     /// The database refused the event.
     StorageRejected,
+    /// The `sent_at` would correct the timestamp before 1970 or out of range.
+    InvalidSentAt,
 }
 
 impl From<Reason> for RejectReason {
@@ -50,6 +52,7 @@ impl From<Reason> for RejectReason {
             Reason::FutureTimestamp => Self::FutureTimestamp,
             Reason::UnknownEventType => Self::UnknownEventType,
             Reason::StorageRejected => Self::StorageRejected,
+            Reason::InvalidSentAt => Self::InvalidSentAt,
         }
     }
 }
@@ -264,12 +267,8 @@ impl ErrorsApi {
             to: to.0,
         };
         let filter = filters.into_filter()?;
-        // Replays usually follow a schema fix: judge with the schemas as they are now, not as cached.
-        let current = eye_worker::load_registry(state.store())
-            .await
-            .map_err(ApiError::internal)?;
+        // The processor judges with the schemas of the latest publish, as it does for every batch.
         let processor = state.processor();
-        processor.validator().registry().replace(current);
         let processor = processor.clone().with_retry(REPLAY_RETRY);
         let outcome = eye_worker::replay_errors(&processor, filter, REPLAY_LIMIT)
             .await

@@ -65,6 +65,8 @@ async fn the_seed_sample_notifies_twice(backend: Backend) -> anyhow::Result<()> 
     let notify = NotifyServer::start().await?;
     let mut isolation = Isolation::new(backend).await?;
     isolation.config.notify_url = Some(notify.url());
+    // Only the wall clock fires the nudge: wait two seconds for late events, not a minute.
+    isolation.config.rule_lateness = Duration::from_secs(2);
     let app = TestApp::start_with(isolation, Role::All).await?;
     post_each(&app, &seed_sample()).await?;
     app.wait_for_count("SELECT COUNT(*) FROM events", 5).await?;
@@ -126,6 +128,7 @@ async fn replaying_the_sample_notifies_nobody_again() -> anyhow::Result<()> {
     let notify = NotifyServer::start().await?;
     let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
     isolation.config.notify_url = Some(notify.url());
+    isolation.config.rule_lateness = Duration::from_secs(2);
     let app = TestApp::start_with(isolation, Role::All).await?;
     post_each(&app, &seed_sample()).await?;
     app.wait_for_count(DELIVERED, 2).await?;

@@ -6,6 +6,7 @@ use poem::{EndpointExt, Request, Route, handler, post};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// One request the server received.
@@ -19,6 +20,10 @@ pub struct Received {
 
 type Log = Arc<Mutex<Vec<Received>>>;
 
+/// How long the server takes to answer each request (a slow notify service).
+#[derive(Debug, Clone, Copy, Default)]
+struct Delay(Duration);
+
 /// A running recording server.
 pub struct NotifyServer {
     pub addr: SocketAddr,
@@ -28,7 +33,12 @@ pub struct NotifyServer {
 }
 
 #[handler]
-fn notify(request: &Request, body: Json<Value>, log: Data<&Log>) -> &'static str {
+async fn notify(
+    request: &Request,
+    body: Json<Value>,
+    log: Data<&Log>,
+    delay: Data<&Delay>,
+) -> &'static str {
     let idempotency_key = request
         .header("Idempotency-Key")
         .unwrap_or_default()
@@ -39,6 +49,7 @@ fn notify(request: &Request, body: Json<Value>, log: Data<&Log>) -> &'static str
             body: body.0,
         });
     }
+    tokio::time::sleep(delay.0.0).await;
     "ok"
 }
 
@@ -48,15 +59,25 @@ impl NotifyServer {
         Self::start_on("127.0.0.1:0".parse()?).await
     }
 
+    /// Starts on a free port; each request is recorded on arrival and answered after `delay`.
+    pub async fn start_slow(delay: Duration) -> anyhow::Result<Self> {
+        Self::start_with("127.0.0.1:0".parse()?, Delay(delay)).await
+    }
+
     /// Starts on `addr` (e.g. the port of a service that was down until now).
     pub async fn start_on(addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::start_with(addr, Delay::default()).await
+    }
+
+    async fn start_with(addr: SocketAddr, delay: Delay) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let acceptor = TcpAcceptor::from_tokio(listener)?;
         let log = Log::default();
         let app = Route::new()
             .at("/v1/notify", post(notify))
-            .data(log.clone());
+            .data(log.clone())
+            .data(delay);
         let shutdown = CancellationToken::new();
         let stopped = shutdown.clone().cancelled_owned();
         let task = tokio::spawn(async move {

@@ -77,8 +77,70 @@ fn a_future_timestamp_explains_by_how_much_it_is_ahead() {
 }
 
 #[test]
-fn corrections_beyond_the_representable_range_saturate_instead_of_failing() {
-    let far_past = DateTime::<Utc>::MIN_UTC;
-    let error = judge_time(at(16, 0, 0), Some(far_past), at(16, 0, 0), skew()).expect_err("future");
-    assert_eq!(error.corrected, DateTime::<Utc>::MAX_UTC);
+fn a_future_timestamp_with_sent_at_stays_a_future_timestamp() {
+    let (sent_at, received) = (at(16, 0, 0), at(16, 0, 0));
+    let error = judge_time(at(17, 0, 0), Some(sent_at), received, skew()).expect_err("future");
+    assert!(matches!(error, TimeRejection::Future(_)), "{error:?}");
+}
+
+fn year(year: i32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a valid time")
+}
+
+#[test]
+fn a_sent_at_that_would_move_the_timestamp_before_1970_or_out_of_range_is_invalid() {
+    let received = at(16, 0, 0);
+    let cases = [
+        // (timestamp, sent_at, invalid)
+        (at(15, 59, 0), year(9999), true),
+        (at(15, 59, 0), DateTime::<Utc>::MAX_UTC, true),
+        (at(15, 59, 0), DateTime::<Utc>::MIN_UTC, true),
+        (at(15, 59, 0), year(2100), true),
+        // A clock reset to 1970 is what sent_at exists to correct.
+        (year(1970), year(1970) + TimeDelta::minutes(5), false),
+        (at(15, 59, 0), year(2030), false),
+        (at(15, 59, 0), at(17, 0, 0), false),
+        // A correction forward in time is judged by the future rule.
+        (at(15, 59, 0), year(1), false),
+        (year(1960), year(1960) + TimeDelta::minutes(5), false),
+        // An uncorrected timestamp before 1970 is not sent_at's fault; moving one earlier is.
+        (year(1960), received, false),
+        (year(1960), received + TimeDelta::days(1), true),
+    ];
+    for (timestamp, sent_at, invalid) in cases {
+        let verdict = judge_time(timestamp, Some(sent_at), received, skew());
+        let refused = matches!(verdict, Err(TimeRejection::InvalidSentAt(_)));
+        assert_eq!(
+            refused, invalid,
+            "{timestamp} sent at {sent_at}: {verdict:?}"
+        );
+    }
+}
+
+#[test]
+fn an_invalid_sent_at_explains_the_correction_it_would_make() {
+    let error = judge_time(at(16, 0, 0), Some(year(9999)), at(16, 0, 0), skew())
+        .expect_err("invalid sent_at");
+    let detail = error.detail();
+    assert!(
+        detail.starts_with(
+            "sent_at 9999-01-01 00:00:00 UTC is implausible: correcting timestamp \
+         2021-02-28 16:00:00 UTC by -"
+        ),
+        "{detail}"
+    );
+    assert!(
+        detail
+            .contains("by -251756236800s (received at 2021-02-28 16:00:00 UTC) gives -5957-04-29"),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with(
+            "may not move a timestamp before 1970-01-01 00:00:00 UTC or out of the \
+         representable range"
+        ),
+        "{detail}"
+    );
 }

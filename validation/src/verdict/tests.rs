@@ -37,6 +37,7 @@ fn reason_codes_read_as_snake_case_in_text_and_json() {
     let cases = [
         (RejectReason::InvalidPayload, "invalid_payload"),
         (RejectReason::FutureTimestamp, "future_timestamp"),
+        (RejectReason::InvalidSentAt, "invalid_sent_at"),
         (RejectReason::UnknownEventType, "unknown_event_type"),
     ];
     for (reason, code) in cases {
@@ -127,4 +128,20 @@ fn a_future_timestamp_becomes_a_future_timestamp_rejection() {
     assert_eq!(rejection.reason(), RejectReason::FutureTimestamp);
     assert_eq!(rejection.detail(), future.detail());
     assert!(rejection.violations().is_empty());
+}
+
+#[test]
+fn an_implausible_sent_at_becomes_an_invalid_sent_at_rejection() {
+    let received = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+    let sent_at = received + chrono::TimeDelta::days(3_000_000);
+    let invalid = crate::time::judge_time(
+        received,
+        Some(sent_at),
+        received,
+        chrono::TimeDelta::seconds(30),
+    )
+    .expect_err("invalid sent_at");
+    let rejection = Rejection::from(invalid);
+    assert_eq!(rejection.reason(), RejectReason::InvalidSentAt);
+    assert_eq!(rejection.detail(), invalid.detail());
 }

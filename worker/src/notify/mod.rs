@@ -7,6 +7,11 @@
 //! workers on PostgreSQL and SQLite), sent with the notification id as `Idempotency-Key`, then marked.
 //! A worker that dies mid-attempt leaves its lease to expire, and the attempt is repeated: delivery is
 //! at least once, and exactly once for a notify service that honours the idempotency key.
+//!
+//! Each claim reads the clock itself: a poll's sends can take longer than a lease, and a lease computed
+//! from the poll's start would already have expired when a later row is claimed, letting a second
+//! worker send it too. Each claim also carries its own lease token, and the result is recorded only
+//! under it: a result that comes back after the lease was lost changes nothing.
 
 mod attempt;
 mod backoff;
@@ -15,7 +20,7 @@ pub use backoff::NotifyRetry;
 
 use crate::rules::SharedClock;
 use attempt::Attempt;
-use eye_store::{DeliveryResult, NotificationRecord, Store, StoreError};
+use eye_store::{DeliveryResult, NotificationLease, NotificationRecord, Store, StoreError};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +52,7 @@ pub struct Notifier {
     client: reqwest::Client,
     clock: SharedClock,
     settings: NotifySettings,
+    lease: chrono::TimeDelta,
 }
 
 impl Notifier {
@@ -60,12 +66,21 @@ impl Notifier {
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
             .build()?;
+        let lease = default_lease(settings.timeout);
         Ok(Self {
             store,
             client,
             clock,
             settings,
+            lease,
         })
+    }
+
+    /// The same notifier holding each claim for `lease` instead of twice the timeout plus 30 seconds. A
+    /// lease shorter than an attempt lets another worker send the notification again.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = chrono::TimeDelta::from_std(lease).unwrap_or(self.lease);
+        self
     }
 
     /// Delivers until `shutdown`; an attempt in flight finishes first.
@@ -94,26 +109,31 @@ impl Notifier {
     /// Attempts every due notification once; answers how many it attempted.
     #[tracing::instrument(skip_all, err)]
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        let due = self.store.due_notifications(now, BATCH).await?;
+        let due = self
+            .store
+            .due_notifications(self.clock.now(), BATCH)
+            .await?;
         let mut attempted = 0;
         for record in &due {
-            let lease = now + self.lease();
-            if self.store.claim_notification(record.id, now, lease).await? {
-                self.deliver(record).await?;
+            // The time of this claim, not of the poll: earlier sends may have taken longer than a lease.
+            let now = self.clock.now();
+            let claimed = self
+                .store
+                .claim_notification(record.id, now, now + self.lease)
+                .await?;
+            if let Some(lease) = claimed {
+                self.deliver(record, lease).await?;
                 attempted += 1;
             }
         }
         Ok(attempted)
     }
 
-    /// Longer than any attempt, so a live attempt is never repeated by another worker.
-    fn lease(&self) -> chrono::TimeDelta {
-        chrono::TimeDelta::from_std(self.settings.timeout * 2 + Duration::from_secs(30))
-            .unwrap_or(chrono::TimeDelta::minutes(5))
-    }
-
-    async fn deliver(&self, record: &NotificationRecord) -> Result<(), StoreError> {
+    async fn deliver(
+        &self,
+        record: &NotificationRecord,
+        lease: NotificationLease,
+    ) -> Result<(), StoreError> {
         let result = match &self.settings.url {
             None => {
                 tracing::warn!(notification = %record.id, user = %record.user_id, rule = %record.rule,
@@ -126,7 +146,15 @@ impl Notifier {
             }
         };
         log_result(record, &result);
-        self.store.record_delivery(record.id, &result).await
+        if !self
+            .store
+            .record_delivery(record.id, lease, &result)
+            .await?
+        {
+            tracing::warn!(notification = %record.id, ?result,
+                "the lease expired during the attempt: its result is not recorded");
+        }
+        Ok(())
     }
 
     fn verdict(&self, record: &NotificationRecord, attempt: Attempt) -> DeliveryResult {
@@ -146,6 +174,12 @@ impl Notifier {
             },
         }
     }
+}
+
+/// Longer than any attempt, so a live attempt is never repeated by another worker.
+fn default_lease(timeout: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(timeout * 2 + Duration::from_secs(30))
+        .unwrap_or(chrono::TimeDelta::minutes(5))
 }
 
 fn log_result(record: &NotificationRecord, result: &DeliveryResult) {
