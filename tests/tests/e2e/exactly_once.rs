@@ -1,6 +1,7 @@
 //! Every accepted event is stored and evaluated by the rules exactly once, whatever fails on the way: a
 //! database that turns read-only, a rule evaluation that fails, an event replayed after a schema fix.
 
+use crate::notifications::{post_each, seed_sample};
 use crate::support::{ADMIN_TOKEN, Backend, Isolation, TestApp, postgres_url};
 use eye_server::Role;
 use reqwest::StatusCode;
@@ -224,5 +225,51 @@ async fn a_replay_goes_on_past_an_event_the_database_refuses() -> anyhow::Result
     app.wait_for_count(&congratulations("b"), 1).await?;
     let resolved = "SELECT COUNT(*) FROM ingest_errors WHERE resolved_at IS NOT NULL";
     assert_eq!(app.count(resolved).await?, 1, "what was stored is resolved");
+    app.stop().await
+}
+
+const FITNESS_TYPES: [&str; 4] = [
+    "app_launch",
+    "training_program_started",
+    "training_program_cancelled",
+    "training_program_finished",
+];
+
+async fn publish_fitness(app: &TestApp, schema: &Value) -> anyhow::Result<()> {
+    for name in FITNESS_TYPES {
+        let response = app
+            .http
+            .put(format!("{}/v1/admin/event-types/fitness/{name}", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(schema)
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_sample_replayed_from_errors_gives_exactly_its_two_notifications()
+-> anyhow::Result<()> {
+    let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
+    isolation.config.rule_lateness = Duration::from_secs(1);
+    let app = TestApp::start_with(isolation, Role::All).await?;
+    publish_fitness(&app, &json!({"type": "object", "required": ["x"]})).await?;
+    post_each(&app, &seed_sample()).await?;
+    app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 5)
+        .await?;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 0);
+
+    publish_fitness(&app, &json!({"type": "object"})).await?;
+    let replayed = replay_errors(&app).await?;
+    assert_eq!(replayed["stored"], 5, "{replayed}");
+    app.wait_for_count("SELECT COUNT(*) FROM notifications", 2)
+        .await?;
+    let sent = "SELECT COUNT(*) FROM notifications WHERE (user_id = 'foo1' AND rule = 'daily_training_dose') \
+                OR (user_id = 'foo2' AND rule = 'start_training_nudge')";
+    assert_eq!(app.count(sent).await?, 2);
+    assert_eq!(replay_errors(&app).await?["replayed"], 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM notifications").await?, 2);
     app.stop().await
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 const DELIVERED: &str = "SELECT COUNT(*) FROM notifications WHERE status = 'delivered'";
 
 /// The seed's five sample events, in order, in the app's shape (the seed's trailing commas removed).
-fn seed_sample() -> Vec<Value> {
+pub(crate) fn seed_sample() -> Vec<Value> {
     vec![
         json!({"user_id": "foo2", "device_id": "bar2", "type": "app_launch",
                "time_stamp": "2021-02-28 16:22:52"}),
@@ -27,7 +27,7 @@ fn seed_sample() -> Vec<Value> {
 }
 
 /// `POST /v1/event`, one event at a time, in order.
-async fn post_each(app: &TestApp, events: &[Value]) -> anyhow::Result<()> {
+pub(crate) async fn post_each(app: &TestApp, events: &[Value]) -> anyhow::Result<()> {
     for event in events {
         let response = app
             .http
