@@ -1,5 +1,7 @@
-//! Issue 12, point 1 at scale: a backlog of users' start/finish pairs, a worker killed with `kill -9`
-//! three times while it works through them; every user is congratulated exactly once.
+//! Issue 12, point 1 at scale: a backlog of users' start/finish pairs and app launches, a worker killed
+//! with `kill -9` three times while it works through them; every user who trained is congratulated
+//! exactly once, and every user who launched the app and started no program within 10 minutes is nudged
+//! exactly once (and nobody else).
 
 use crate::cluster::Cluster;
 use crate::load::{Batch, Pace};
@@ -11,6 +13,13 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const USERS: usize = 4_000;
+
+/// Users who launch the app: the odd ones start a program 15 minutes later (nudged), the even ones 5
+/// minutes later (not nudged).
+const LAUNCHERS: usize = 1_000;
+
+/// Every event of the scenario.
+const EVENTS: usize = 2 * USERS + 2 * LAUNCHERS;
 
 /// The backlog goes in as fast as the API takes it: no worker runs yet.
 const BACKLOG_PACE: Pace = Pace {
@@ -27,18 +36,24 @@ const QUIET_NOTIFIER: &str = "info,sqlx=warn,sea_orm=warn,eye_worker::notify=err
 const CONGRATULATED: &str =
     "SELECT COUNT(DISTINCT user_id) FROM notifications WHERE rule = 'daily_training_dose'";
 const NOTIFICATIONS: &str = "SELECT COUNT(*) FROM notifications WHERE rule = 'daily_training_dose'";
+const NUDGES: &str = "SELECT COUNT(*) FROM notifications WHERE rule = 'start_training_nudge'";
+const NUDGED: &str =
+    "SELECT COUNT(DISTINCT user_id) FROM notifications WHERE rule = 'start_training_nudge'";
+const WRONGLY_NUDGED: &str = "SELECT COUNT(*) FROM notifications WHERE rule = 'start_training_nudge' \
+     AND CAST(substr(user_id, 2) AS integer) % 2 = 0";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_user_is_congratulated_once_through_three_worker_kills() -> anyhow::Result<()> {
     let _slot = scenario_slot().await?;
-    let mut cluster = Cluster::start(&[("RUST_LOG", QUIET_NOTIFIER)]).await?;
-    let report = cluster
-        .load(training_batches()?, BACKLOG_PACE)?
-        .finish()
-        .await?;
+    // Nudges fire by the wall clock a second after their deadline (long past: the events are old).
+    let env = [("RUST_LOG", QUIET_NOTIFIER), ("EYE_RULE_LATENESS", "1s")];
+    let mut cluster = Cluster::start(&env).await?;
+    let mut batches = training_batches()?;
+    batches.extend(launch_batches()?);
+    let report = cluster.load(batches, BACKLOG_PACE)?.finish().await?;
     cluster.start_worker().await?;
     let stored = cluster.stored().await?;
-    let total = 2 * USERS;
+    let total = EVENTS;
     for percent in KILL_AT_PERCENT {
         let now = wait_for_events(&stored, total * percent / 100).await?;
         cluster.worker()?.kill().await?;
@@ -58,6 +73,15 @@ async fn every_user_is_congratulated_once_through_three_worker_kills() -> anyhow
     say(&format!(
         "fault rules: {congratulated} of {USERS} users congratulated, {notifications} notifications"
     ));
+    let (nudges, nudged, wrongly) = (
+        stored.count(NUDGES).await?,
+        stored.count(NUDGED).await?,
+        stored.count(WRONGLY_NUDGED).await?,
+    );
+    say(&format!(
+        "fault rules: {nudged} of {} users nudged, {nudges} nudges, {wrongly} to users who started in time",
+        LAUNCHERS / 2
+    ));
     let mut outcome = stored
         .outcome("rules at scale, worker kill -9 x3", report)
         .await?;
@@ -69,7 +93,40 @@ async fn every_user_is_congratulated_once_through_three_worker_kills() -> anyhow
             notifications
         ));
     }
+    if (nudges, nudged, wrongly) != ((LAUNCHERS / 2) as i64, (LAUNCHERS / 2) as i64, 0) {
+        outcome.problem(format!(
+            "{} users started no program within 10 minutes of a launch: {nudged} nudged, {nudges} nudges, \
+             {wrongly} nudges to users who started in time",
+            LAUNCHERS / 2
+        ));
+    }
     cluster.conclude(outcome)
+}
+
+/// Each launcher's `app_launch`, followed in the same batch by their `training_program_started` 5
+/// (even users) or 15 (odd users) minutes later.
+fn launch_batches() -> anyhow::Result<Vec<Batch>> {
+    let base: DateTime<Utc> = "2026-11-01T07:00:00Z".parse()?;
+    let events: Vec<Value> = (0..LAUNCHERS)
+        .flat_map(|user| {
+            let launched = base + TimeDelta::seconds(user as i64);
+            let started = launched + TimeDelta::minutes(if user % 2 == 0 { 5 } else { 15 });
+            [
+                ("app_launch", launched),
+                ("training_program_started", started),
+            ]
+            .map(|(name, at)| {
+                json!({"event_id": Uuid::new_v4(), "session_id": format!("l{user}"),
+                       "user_id": format!("n{user}"), "category": "fitness", "name": name,
+                       "timestamp": at.to_rfc3339(), "data": {"training_program_id": "7"}})
+            })
+        })
+        .collect();
+    // BATCH_SIZE is even: a launch and its start always travel in one job.
+    events
+        .chunks(BATCH_SIZE)
+        .map(|chunk| Batch::new(chunk.to_vec()))
+        .collect()
 }
 
 /// Every user's `training_program_started`, then every user's `training_program_finished` 40 minutes
@@ -124,9 +181,10 @@ async fn settle_notifications(stored: &Stored) -> anyhow::Result<Duration> {
     loop {
         let now = (
             stored.count("SELECT COUNT(*) FROM events").await?,
-            stored.count(NOTIFICATIONS).await?,
+            stored.count(NOTIFICATIONS).await? + stored.count(NUDGES).await?,
         );
-        if now.0 == 2 * USERS as i64 && now.1 >= USERS as i64 && now == last {
+        let expected = (USERS + LAUNCHERS / 2) as i64;
+        if now.0 == EVENTS as i64 && now.1 >= expected && now == last {
             return Ok(started.elapsed());
         }
         if now != last {
