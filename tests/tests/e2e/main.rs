@@ -2,6 +2,7 @@
 //! default). Each test owns its database and queue name, so tests run in parallel.
 
 mod auth;
+mod durability;
 mod ingest;
 mod notifications;
 mod notify_server;
