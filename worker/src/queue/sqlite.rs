@@ -257,13 +257,17 @@ mod tests {
     use crate::queue::QueueBackend;
 
     async fn open_temp_queue() -> (SqliteQueue, std::path::PathBuf) {
+        open_temp_queue_with(Duration::from_secs(2)).await
+    }
+
+    async fn open_temp_queue_with(push_timeout: Duration) -> (SqliteQueue, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("eye-queue-{}", uuid::Uuid::new_v4().simple()));
         let path = dir.join("queue.db");
         let config = QueueConfig {
             backend: QueueBackend::Sqlite { path: path.clone() },
             name: "test".into(),
             poll_interval: Duration::from_millis(20),
-            push_timeout: Duration::from_secs(2),
+            push_timeout,
             retention: Duration::from_secs(300),
         };
         let queue = SqliteQueue::open(&path, &config)
@@ -314,6 +318,39 @@ mod tests {
                 .iter()
                 .any(|d| d.contains("USING INDEX idx_jobs_completed_done_at")),
             "{details:?}"
+        );
+        queue.pool.close().await;
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+
+    #[tokio::test]
+    async fn a_push_that_times_out_waiting_for_the_write_lock_queues_nothing() {
+        let (queue, dir) = open_temp_queue_with(Duration::from_millis(200)).await;
+        let mut holder = queue.pool.acquire().await.expect("connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *holder)
+            .await
+            .expect("write lock");
+        let batch = IngestBatch {
+            job_id: eye_domain::JobId::generate(),
+            application_id: eye_domain::ApplicationId::generate(),
+            received_at: chrono::Utc::now(),
+            events: Vec::new(),
+        };
+        let pushed = queue.push_all(vec![batch]).await;
+        assert!(
+            matches!(pushed, Err(QueueError::Unavailable(_))),
+            "{pushed:?}"
+        );
+        sqlx::query("COMMIT")
+            .execute(&mut *holder)
+            .await
+            .expect("release");
+        drop(holder);
+        assert_eq!(
+            queue.depth().await.expect("depth"),
+            0,
+            "a 503'd push queued nothing"
         );
         queue.pool.close().await;
         std::fs::remove_dir_all(dir).expect("cleanup");
