@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The most due jobs moved per promotion call: far below Lua's `unpack` limit (~8,000).
 const PROMOTE_CHUNK: usize = 1000;
 
-/// How often a worker sweeps the scheduled set for jobs due without a push.
+/// How often a worker sweeps the scheduled set for due jobs, and deletes finished jobs past retention.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 static PROMOTE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("promote.lua")));

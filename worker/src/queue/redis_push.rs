@@ -18,8 +18,8 @@ static PUSH: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("push.
 const REFUSED: i64 = -1;
 
 /// Redis' clock as seen from this process. push.lua compares its deadline with Redis' `TIME`, so the
-/// deadline is sent on Redis' clock: local time plus the offset measured at every push's answer
-/// (the midpoint of the round trip; its error is at most half the round trip).
+/// deadline is sent on Redis' clock: local time plus the offset measured at start and at every push
+/// answered quickly (the midpoint of the round trip; its error is at most half the round trip).
 #[derive(Clone, Default)]
 pub(super) struct RedisClock {
     offset_ms: Arc<AtomicI64>,
@@ -96,7 +96,12 @@ impl Push<'_> {
             .invoke_async(&mut self.conn)
             .await
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        self.clock.observe(redis_ms, started, local_ms());
+        let received = local_ms();
+        // A slow round trip (a starved runtime reading the answer late) says little about the clocks:
+        // its midpoint may be off by half of it, which could make the next deadline too early.
+        if received - started <= duration_ms(self.write_within) / 4 {
+            self.clock.observe(redis_ms, started, received);
+        }
         if enqueued == REFUSED {
             return Err(QueueError::Unavailable(
                 "Redis took the push after its deadline and refused it".into(),
