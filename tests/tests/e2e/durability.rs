@@ -1,6 +1,7 @@
 //! The queue's durability: what a push answers, retention of finished jobs, synced SQLite, and Redis
 //! going away and coming back (on private Redis servers the tests may stop and kill).
 
+use crate::private_redis::{CapturedLogs, PrivateRedis};
 use crate::support::{Backend, Isolation, TestApp, event, redis_url};
 use anyhow::Context;
 use apalis::prelude::TaskSink;
@@ -14,104 +15,8 @@ use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// A `redis-server` of our own on a free port, which the test may stop, kill and restart.
-struct PrivateRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    aof: bool,
-    child: Child,
-}
-
-impl PrivateRedis {
-    async fn start(aof: bool) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let dir = tempfile::Builder::new().prefix("eye-redis-").tempdir()?;
-        let child = spawn_redis(port, &dir.path().to_path_buf(), aof)?;
-        let redis = Self {
-            port,
-            dir,
-            aof,
-            child,
-        };
-        redis.wait_until_up().await?;
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    async fn wait_until_up(&self) -> anyhow::Result<()> {
-        for _ in 0..200 {
-            if let Ok(mut conn) = self.connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anyhow::bail!("private redis-server on port {} did not start", self.port)
-    }
-
-    async fn connection(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-        let client = redis::Client::open(self.url())?;
-        Ok(client.get_multiplexed_async_connection().await?)
-    }
-
-    /// `kill -9`, then a new server on the same port and directory (it reloads its AOF).
-    async fn kill_and_restart(&mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        self.child = spawn_redis(self.port, &self.dir.path().to_path_buf(), self.aof)?;
-        self.wait_until_up().await
-    }
-
-    fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()?;
-        anyhow::ensure!(status.success(), "kill -{signal} failed");
-        Ok(())
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.signal("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_redis(port: u16, dir: &PathBuf, aof: bool) -> anyhow::Result<Child> {
-    Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args(["--appendonly", if aof { "yes" } else { "no" }])
-        .arg("--dir")
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("redis-server on PATH")
-}
 
 fn batch(application_id: ApplicationId, i: u32) -> anyhow::Result<IngestBatch> {
     let event: NewEvent = serde_json::from_value(event(Uuid::now_v7(), "durability", i))?;
@@ -324,30 +229,6 @@ async fn the_embedded_events_database_runs_in_wal_mode_with_a_busy_timeout() -> 
     assert_eq!(pragma("synchronous").await?.try_get_by_index::<i64>(0)?, 2);
     assert!(pragma("busy_timeout").await?.try_get_by_index::<i64>(0)? >= 1000);
     Ok(())
-}
-
-/// Log lines of the service, captured for one test (its tasks all run on the test's thread).
-#[derive(Clone, Default)]
-struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl CapturedLogs {
-    fn text(&self) -> String {
-        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl std::io::Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut bytes) = self.0.lock() {
-            bytes.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Posts one event until it is accepted (the API reconnects to Redis on its own).

@@ -7,6 +7,7 @@ mod ingest;
 mod notifications;
 mod notify_server;
 mod openapi;
+mod private_redis;
 mod queries;
 mod queue;
 mod sdk;
