@@ -100,6 +100,11 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    /// How long finished queue jobs are kept (for inspection) before the workers delete them, on Redis
+    /// and on the embedded queue; `0s` deletes them at the next sweep (every second).
+    #[arg(long, env = "EYE_QUEUE_RETENTION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub queue_retention: Duration,
 }
 
 fn parse_unknown_policy(value: &str) -> Result<UnknownEventPolicy, String> {

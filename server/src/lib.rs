@@ -85,6 +85,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     let mut registry = Registry::default();
     let worker_metrics = WorkerMetrics::default();
     worker_metrics.register(&mut registry);
+    queue.metrics().register(&mut registry);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let (validator, watcher) = start_validation(config, &store, &shutdown, &mut tasks).await?;
@@ -160,7 +161,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn queue_config(config: &Config) -> QueueConfig {
+/// The queue settings of a configuration (tests open the same queue the service uses).
+pub fn queue_config(config: &Config) -> QueueConfig {
     let backend = match &config.redis_url {
         Some(url) => QueueBackend::Redis { url: url.clone() },
         None => QueueBackend::Sqlite {
@@ -172,6 +174,7 @@ fn queue_config(config: &Config) -> QueueConfig {
         name: config.queue_name.clone(),
         poll_interval: config.queue_poll_interval,
         push_timeout: config.queue_push_timeout,
+        retention: config.queue_retention,
     }
 }
 

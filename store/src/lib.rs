@@ -36,9 +36,26 @@ pub use rule_state::{Checkpoint, RuleUpdate, StoredRuleState, UserKey};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
+
+/// How long a SQLite statement waits for the database's single write lock. The writers are the workers'
+/// batch inserts (up to `EYE_WORKER_CONCURRENCY` at once, each one transaction of at most a job's events)
+/// and the API's admin writes: under load each waits for the others' transactions, seconds at worst on a
+/// busy 2-core machine. Past this, the insert fails as transient and the job is retried.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Every pooled connection of the embedded database: WAL, so readers (queries, dashboards) never block
+/// the writer nor it them; `synchronous = FULL`, so a stored event is on disk before its queue job is
+/// acknowledged (WAL's `NORMAL` could lose the last commits on power loss after the job was deleted).
+fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+}
 
 /// The database behind The Eye (PostgreSQL in production, SQLite as the embedded default).
 #[derive(Debug, Clone)]
@@ -64,7 +81,8 @@ impl Store {
             .max_connections(options.max_connections)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(sqlite_options);
         let db = Database::connect(connect).await?;
         Ok(Self { db })
     }

@@ -3,12 +3,14 @@
 
 mod auth;
 mod dead_jobs;
+mod durability;
 mod exactly_once;
 mod ingest;
 mod notifications;
 mod notify_server;
 mod openapi;
 mod outbox_leases;
+mod private_redis;
 mod queries;
 mod queue;
 mod registry_revision;

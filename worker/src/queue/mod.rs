@@ -1,10 +1,13 @@
 //! The durable queue between the API and the workers: apalis on Redis, or apalis on an embedded SQLite
 //! file when no Redis is configured. Everything backend-specific stays in this module.
 
+mod durability;
 mod grouping;
 mod redis;
+mod redis_push;
 mod sqlite;
 
+pub use durability::QueueMetrics;
 pub use grouping::{Enqueuer, GroupingSettings};
 
 use eye_domain::{Failure, IngestBatch, Retryability};
@@ -37,6 +40,8 @@ pub struct QueueConfig {
     pub poll_interval: Duration,
     /// How long a push may take before the API reports the queue unavailable.
     pub push_timeout: Duration,
+    /// How long finished jobs are kept before the workers delete them.
+    pub retention: Duration,
 }
 
 /// The queue could not take or give work.
@@ -70,6 +75,10 @@ impl QueueConfig {
 /// more come per poll; but under load producers merge requests into jobs of up to 1,000 events, and those
 /// are held in memory (measured peak RSS of a busy worker: 58 MiB at 16, 128 MiB at 64).
 pub(crate) const FETCH_BATCH: usize = 32;
+
+/// The most finished jobs one retention step examines or deletes: one short script call on Redis, one
+/// short write transaction on SQLite, so neither blocks pushes and fetches for long.
+pub(crate) const RETENTION_CHUNK: usize = 1000;
 
 /// How long a silent worker keeps its jobs before they are handed to another.
 const ORPHAN_AFTER: Duration = Duration::from_secs(30);
@@ -105,6 +114,11 @@ impl Queue {
 
     /// Durably enqueues batches, one job each, in one round trip; returns only once the backend has them.
     /// Producers go through an [`Enqueuer`], which groups concurrent requests into few pushes.
+    ///
+    /// `Ok` means every batch is queued; `Err` means none is. The push is bounded by the configured
+    /// push timeout and must not be cancelled from outside (a cancelled push may still complete). One
+    /// case stays ambiguous on Redis: Redis ran the push in time but its answer was lost (the
+    /// connection broke right after): see the README's durability contract.
     pub async fn push_all(&self, batches: Vec<IngestBatch>) -> Result<(), QueueError> {
         match self {
             Self::Redis(queue) => queue.push_all(batches).await,
@@ -117,6 +131,23 @@ impl Queue {
         match self {
             Self::Redis(queue) => queue.ping().await,
             Self::Sqlite(queue) => queue.ping().await,
+        }
+    }
+
+    /// The queue's metrics (e.g. whether accepted events survive a restart), for `/metrics`.
+    pub fn metrics(&self) -> QueueMetrics {
+        match self {
+            Self::Redis(queue) => queue.metrics(),
+            Self::Sqlite(queue) => queue.metrics(),
+        }
+    }
+
+    /// Deletes the jobs that finished at least `older_than` ago, in bounded steps; answers how many.
+    /// Workers run this every second with the configured retention; tests and tools may call it.
+    pub async fn delete_finished(&self, older_than: Duration) -> Result<u64, QueueError> {
+        match self {
+            Self::Redis(queue) => queue.delete_finished(older_than).await,
+            Self::Sqlite(queue) => queue.delete_finished(older_than).await,
         }
     }
 

@@ -1,24 +1,27 @@
-//! apalis on Redis, with the backlog-safe promotion of due jobs.
+//! apalis on Redis: pushes that are either written or refused (redis_push.rs), the backlog-safe
+//! promotion of due jobs, and bounded retention of finished jobs.
 
-use super::{QueueConfig, QueueError};
+use super::durability::{QueueMetrics, RedisPersistence};
+use super::redis_push::{Push, RedisClock};
+use super::{QueueConfig, QueueError, RETENTION_CHUNK};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
-use apalis::prelude::{Event, EventListenerExt, TaskSink, WorkerBuilder, WorkerBuilderExt};
+use apalis::prelude::{Event, EventListenerExt, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::{Config, RedisStorage};
 use eye_domain::IngestBatch;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio_util::sync::CancellationToken;
 
 /// The most due jobs moved per promotion call: far below Lua's `unpack` limit (~8,000).
 const PROMOTE_CHUNK: usize = 1000;
 
-/// How often a worker sweeps the scheduled set for jobs due without a push.
+/// How often a worker sweeps the scheduled set for due jobs, and deletes finished jobs past retention.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 static PROMOTE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("promote.lua")));
+static RETENTION: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("retention.lua")));
 
 /// An apalis-redis queue and the connection it shares.
 #[derive(Clone)]
@@ -27,6 +30,9 @@ pub struct RedisQueue {
     conn: ConnectionManager,
     config: Config,
     push_timeout: Duration,
+    retention: Duration,
+    clock: RedisClock,
+    metrics: QueueMetrics,
 }
 
 impl RedisQueue {
@@ -46,26 +52,37 @@ impl RedisQueue {
             .missed_heartbeats(config.missed_heartbeats())
             .batch_size(super::FETCH_BATCH);
         let storage = RedisStorage::new(conn.clone()).with_config(apalis_config.clone());
+        let metrics = QueueMetrics::default();
+        RedisPersistence::read(&conn).await.report(&metrics);
+        let clock = RedisClock::calibrate(&mut conn.clone()).await?;
         Ok(Self {
             storage,
             conn,
             config: apalis_config,
             push_timeout: config.push_timeout,
+            retention: config.retention,
+            clock,
+            metrics,
         })
     }
 
+    pub(super) fn metrics(&self) -> QueueMetrics {
+        self.metrics.clone()
+    }
+
+    /// Jobs go straight to the active list in one atomic script, so nothing needs promoting after a
+    /// push: its answer alone decides between queued and not queued. Redis refuses to write once half
+    /// the push timeout has passed on its clock, leaving the other half for the answer to come back;
+    /// a push not answered within the timeout was therefore refused, unless Redis ran it in time and
+    /// its answer was lost or delayed past that margin (the README's durability contract).
     pub(super) async fn push_all(&self, batches: Vec<IngestBatch>) -> Result<(), QueueError> {
-        let mut storage = self.storage.clone();
-        let push = async {
-            storage
-                .push_bulk(batches)
-                .await
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
-            // Every apalis push lands in the scheduled set; move it to the active list now so due jobs
-            // never pile up there (see promote.lua).
-            self.promote_due().await.map(|_| ())
+        let push = Push {
+            conn: self.conn.clone(),
+            config: &self.config,
+            clock: &self.clock,
+            write_within: self.push_timeout / 2,
         };
-        tokio::time::timeout(self.push_timeout, push)
+        tokio::time::timeout(self.push_timeout, push.run(batches))
             .await
             .map_err(|_| QueueError::Unavailable("push timed out".into()))?
     }
@@ -128,7 +145,6 @@ impl RedisQueue {
         // promoted before apalis' first fetch, or that fetch fails on it and the worker's stream dies.
         let promoted = self.promote_due().await?;
         tracing::info!(promoted, "promoted due jobs before starting the worker");
-        let sweeper = self.sweep_until(run.shutdown.clone());
         let stop = run.stop_signal();
         let liveness = run.liveness.clone();
         let backend = self.storage.clone();
@@ -142,20 +158,68 @@ impl RedisQueue {
             })
             .data(run.processor)
             .build(handle_batch);
-        let (result, ()) = tokio::join!(worker.run_until(stop), sweeper);
-        result.map_err(|e| QueueError::Backend(e.to_string()))
+        // The worker ends at its first backend error (a lost connection fails its fetch) or after a
+        // graceful stop; the sweeper, which never ends, must stop with it, so the supervisor restarts a
+        // failed worker at once. (Joined, the sweeper kept this future alive after the worker's end,
+        // until the stall detector replaced it ~15 s later.)
+        tokio::select! {
+            result = worker.run_until(stop) => result.map_err(|e| QueueError::Backend(e.to_string())),
+            never = self.sweep() => match never {},
+        }
     }
 
-    /// Promotes jobs that became due without a push to move them (apalis retries, crashed producers).
-    async fn sweep_until(&self, shutdown: CancellationToken) {
-        while !shutdown.is_cancelled() {
+    /// Promotes jobs that became due without a push to move them (apalis retries, producers of older
+    /// versions), and deletes finished jobs past the retention window.
+    async fn sweep(&self) -> std::convert::Infallible {
+        loop {
             if let Err(err) = self.promote_due().await {
                 tracing::warn!(error = %err, "promoting due jobs failed");
             }
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = tokio::time::sleep(SWEEP_INTERVAL) => {}
+            if let Err(err) = self.delete_finished(self.retention).await {
+                tracing::warn!(error = %err, "deleting finished jobs failed");
+            }
+            tokio::time::sleep(SWEEP_INTERVAL).await;
+        }
+    }
+}
+
+impl RedisQueue {
+    /// Deletes jobs finished at least `retention` ago, in bounded steps until none is left; answers how
+    /// many were deleted. Each step is one script call of at most `RETENTION_CHUNK` jobs per half.
+    pub(crate) async fn delete_finished(&self, retention: Duration) -> Result<u64, QueueError> {
+        let mut total = 0;
+        loop {
+            let (moved, deleted) = self.retention_step(retention).await?;
+            total += deleted;
+            if moved < RETENTION_CHUNK as u64 && deleted < RETENTION_CHUNK as u64 {
+                return Ok(total);
             }
         }
     }
+
+    async fn retention_step(&self, retention: Duration) -> Result<(u64, u64), QueueError> {
+        // done_at is written by the workers' clocks (apalis' handle_results), so the cutoff is ours too.
+        let cutoff = SystemTime::now()
+            .checked_sub(retention)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut conn = self.conn.clone();
+        RETENTION
+            .key(self.config.done_jobs_set())
+            .key(finished_set(&self.config))
+            .key(self.config.job_data_hash())
+            .key(self.config.job_meta_hash())
+            .arg(cutoff)
+            .arg(RETENTION_CHUNK)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| QueueError::Unavailable(e.to_string()))
+    }
+}
+
+/// Our sorted set of finished job ids by `done_at` (retention.lua); it starts with the queue's name like
+/// apalis' own keys.
+pub(crate) fn finished_set(config: &Config) -> String {
+    format!("{}:eye:finished", config.queue.as_ref())
 }
