@@ -10,6 +10,7 @@ mod outbox_leases;
 mod queries;
 mod queue;
 mod registry_revision;
+mod rules_arrival;
 mod sdk;
 mod support;
 mod validation;
