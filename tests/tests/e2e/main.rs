@@ -12,5 +12,6 @@ mod queue;
 mod registry_revision;
 mod rules_arrival;
 mod sdk;
+mod sent_at;
 mod support;
 mod validation;
