@@ -14,6 +14,8 @@ mod private_redis;
 mod queries;
 mod queue;
 mod registry_revision;
+mod rules_arrival;
 mod sdk;
+mod sent_at;
 mod support;
 mod validation;
