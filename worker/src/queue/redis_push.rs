@@ -1,5 +1,5 @@
-//! Pushes to apalis-redis through our copy of its `batch_push.lua` that refuses to write after a deadline
-//! (push.lua), so that "not answered in time" can be told to the client as "not queued".
+//! Pushes to apalis-redis through a script of ours (push.lua) that writes apalis' layout but refuses to
+//! write after a deadline, so that "not answered in time" can be told to the client as "not queued".
 
 use super::QueueError;
 use apalis_core::task::builder::TaskBuilder;
@@ -79,20 +79,11 @@ impl Push<'_> {
             .key(self.config.active_jobs_list())
             .key(self.config.signal_list())
             .key(self.config.job_meta_hash())
-            .key(self.config.scheduled_jobs_set())
-            .key(self.config.idempotency_key_set())
-            .arg(deadline)
-            .arg(
-                self.config
-                    .idempotency_ttl
-                    .map(|a| a.as_secs())
-                    .unwrap_or_default(),
-            )
-            .arg(self.config.emit_events);
+            .arg(deadline);
         for batch in &batches {
             append_task(&mut invocation, batch)?;
         }
-        let (enqueued, _scheduled, redis_ms): (i64, i64, i64) = invocation
+        let (enqueued, redis_ms): (i64, i64) = invocation
             .invoke_async(&mut self.conn)
             .await
             .map_err(|e| QueueError::Unavailable(e.to_string()))?;
@@ -115,9 +106,7 @@ fn duration_ms(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// The seven arguments batch_push.lua reads per task, computed as apalis-redis' `push_tasks` computes
-/// them, except the schedule time: 0 puts the job on the active list at once (the script's own branch
-/// for it), where apalis would put it in the scheduled set for a promotion to move it.
+/// The five arguments push.lua reads per job, computed as apalis-redis' `push_tasks` computes them.
 fn append_task(
     invocation: &mut redis::ScriptInvocation<'_>,
     batch: &IngestBatch,
@@ -136,8 +125,6 @@ fn append_task(
         .arg(&task.args)
         .arg(task.attempt() as u32)
         .arg(task.max_attempts().unwrap_or(25))
-        .arg(meta)
-        .arg(0u64)
-        .arg(task.idempotency_key().unwrap_or(""));
+        .arg(meta);
     Ok(())
 }
