@@ -94,7 +94,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
         .with_registry(watcher)
         .with_rules(rules::reactor(config)?);
     if role.runs_workers() {
-        rules::start_rule_tasks(config, &store, &shutdown, &mut tasks)?;
+        rules::start_rule_tasks(config, &store, &queue, &shutdown, &mut tasks)?;
         let options = WorkerOptions {
             concurrency: usize::from(config.worker_concurrency),
         };

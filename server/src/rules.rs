@@ -5,6 +5,7 @@ use crate::Config;
 use anyhow::Context;
 use eye_rules::RuleSet;
 use eye_store::Store;
+use eye_worker::Queue;
 use eye_worker::notify::{Notifier, NotifyRetry, NotifySettings};
 use eye_worker::rules::{RuleReactor, SharedClock, Sweeper, SweeperSettings, SystemClock};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub fn reactor(config: &Config) -> anyhow::Result<RuleReactor> {
 pub fn start_rule_tasks(
     config: &Config,
     store: &Store,
+    queue: &Queue,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<()> {
@@ -51,7 +53,8 @@ pub fn start_rule_tasks(
             lateness: config.rule_lateness,
             interval: SWEEP_INTERVAL,
         },
-    );
+    )
+    .with_queue(queue.clone());
     tasks.spawn(sweeper.run(shutdown.clone()));
     let notifier = Notifier::new(store.clone(), clock, notify_settings(config))?;
     tasks.spawn(notifier.run(shutdown.clone()));

@@ -14,7 +14,9 @@ mod validate;
 
 pub use metrics::WorkerMetrics;
 pub use processor::{ProcessError, Processed, Processor};
-pub use queue::{Enqueuer, GroupingSettings, Queue, QueueBackend, QueueConfig, QueueError};
+pub use queue::{
+    Enqueuer, GroupingSettings, Queue, QueueBackend, QueueConfig, QueueError, Watermark,
+};
 pub use registry::{RegistryWatcher, load_registry, seed_builtin_schemas};
 pub use replay::{ReplayFailure, ReplayOutcome, replay_errors};
 pub use retry::RetrySettings;

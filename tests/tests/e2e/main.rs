@@ -1,6 +1,7 @@
 //! End-to-end tests: the real service over HTTP, against real PostgreSQL and Redis (and the embedded
 //! default). Each test owns its database and queue name, so tests run in parallel.
 
+mod absence_backlog;
 mod auth;
 mod dead_jobs;
 mod durability;

@@ -6,9 +6,11 @@ mod grouping;
 mod redis;
 mod redis_push;
 mod sqlite;
+mod watermark;
 
 pub use durability::QueueMetrics;
 pub use grouping::{Enqueuer, GroupingSettings};
+pub use watermark::Watermark;
 
 use eye_domain::{Failure, IngestBatch, Retryability};
 use std::path::PathBuf;
@@ -148,6 +150,14 @@ impl Queue {
         match self {
             Self::Redis(queue) => queue.delete_finished(older_than).await,
             Self::Sqlite(queue) => queue.delete_finished(older_than).await,
+        }
+    }
+
+    /// The oldest job not yet finished (see [`Watermark`]).
+    pub async fn watermark(&self) -> Result<Watermark, QueueError> {
+        match self {
+            Self::Redis(queue) => queue.watermark().await,
+            Self::Sqlite(queue) => queue.watermark().await,
         }
     }
 

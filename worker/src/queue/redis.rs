@@ -3,6 +3,7 @@
 
 use super::durability::{QueueMetrics, RedisPersistence};
 use super::redis_push::{Push, RedisClock};
+use super::watermark::{READ_LIMIT, Watermark};
 use super::{QueueConfig, QueueError, RETENTION_CHUNK};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
@@ -22,6 +23,7 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 static PROMOTE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("promote.lua")));
 static RETENTION: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("retention.lua")));
+static WATERMARK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("watermark.lua")));
 
 /// An apalis-redis queue and the connection it shares.
 #[derive(Clone)]
@@ -124,6 +126,24 @@ impl RedisQueue {
             .map_err(|_| QueueError::Unavailable("ping timed out".into()))?
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(e.to_string()))
+    }
+
+    pub(super) async fn watermark(&self) -> Result<Watermark, QueueError> {
+        let mut conn = self.conn.clone();
+        let answer: Vec<String> = WATERMARK
+            .key(self.config.active_jobs_list())
+            .key(self.config.scheduled_jobs_set())
+            .key(self.config.workers_set())
+            .arg(self.config.inflight_jobs_set())
+            .arg(READ_LIMIT)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        Ok(match answer.as_slice() {
+            [state] if state == "clear" => Watermark::Clear,
+            [state, id] if state == "oldest" => Watermark::from_job_id(id),
+            _ => Watermark::Unknown,
+        })
     }
 
     pub(super) async fn depth(&self) -> Result<u64, QueueError> {

@@ -1,12 +1,14 @@
 //! apalis on an embedded SQLite file: the queue when no Redis is configured.
 
 use super::durability::QueueMetrics;
+use super::watermark::Watermark;
 use super::{QueueConfig, QueueError, RETENTION_CHUNK};
 use crate::processor::handle_batch;
 use crate::runner::WorkerRun;
 use apalis::prelude::{Event, EventListenerExt, WorkerBuilder, WorkerBuilderExt};
 use apalis_core::task::builder::TaskBuilder;
 use apalis_sqlite::{Config, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use chrono::DateTime;
 use eye_domain::IngestBatch;
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use std::path::Path;
@@ -143,6 +145,24 @@ impl SqliteQueue {
             .await
             .map(|_| ())
             .map_err(|e| QueueError::Unavailable(e.to_string()))
+    }
+
+    /// The oldest job not finished: apalis sets `run_at` (unix seconds) when a job is pushed, and moves it
+    /// later only for a retry, which our jobs take only when shutdown interrupts them.
+    pub(super) async fn watermark(&self) -> Result<Watermark, QueueError> {
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM Jobs WHERE job_type = ?1 AND status IN ('Pending', 'Queued', 'Running')",
+        )
+        .bind(&self.queue)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        Ok(match oldest {
+            None => Watermark::Clear,
+            Some(seconds) => {
+                DateTime::from_timestamp(seconds, 0).map_or(Watermark::Unknown, Watermark::Oldest)
+            }
+        })
     }
 
     pub(super) async fn depth(&self) -> Result<u64, QueueError> {

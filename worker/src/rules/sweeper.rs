@@ -1,6 +1,9 @@
-//! Fires absence timers of users who sent nothing more, once the wall clock passes their due time.
+//! Fires absence timers of users who sent nothing more, once the wall clock passes their due time and
+//! the queue has stored everything accepted before it.
 
 use super::SharedClock;
+use crate::queue::Queue;
+use chrono::{DateTime, TimeDelta, Utc};
 use eye_rules::{Lateness, fire_due_timers};
 use eye_store::{RuleUpdate, Store, StoreError, UserKey};
 use std::time::Duration;
@@ -8,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Users woken per sweep.
 const BATCH: u64 = 500;
+
+/// How long accepted events may take to reach the queue: a request waits at most its ingest deadline
+/// (seconds) for its push, and the watermark sees a job only once it is pushed.
+const ACCEPTED_NOT_QUEUED: TimeDelta = TimeDelta::seconds(10);
 
 /// How the sweeper runs.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +33,7 @@ pub struct Sweeper {
     store: Store,
     clock: SharedClock,
     settings: SweeperSettings,
+    queue: Option<Queue>,
 }
 
 impl Sweeper {
@@ -35,7 +43,16 @@ impl Sweeper {
             store,
             clock,
             settings,
+            queue: None,
         }
+    }
+
+    /// Fires a timer only once the queue holds no job accepted before the timer was due: a backlog (workers
+    /// down, a slow database) then delays absences instead of deciding them before the events that would
+    /// have prevented them are stored.
+    pub fn with_queue(mut self, queue: Queue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// Whole seconds: the rules crate's lateness granularity.
@@ -60,21 +77,42 @@ impl Sweeper {
     /// Fires every timer due now; answers how many users had one.
     #[tracing::instrument(skip_all, err)]
     pub async fn sweep(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        let lateness = chrono::TimeDelta::seconds(i64::from(self.lateness_secs()));
-        let users = self.store.users_to_wake(now - lateness, BATCH).await?;
+        let Some(until) = self.settled_until().await else {
+            return Ok(0);
+        };
+        let lateness = TimeDelta::seconds(i64::from(self.lateness_secs()));
+        let users = self.store.users_to_wake(until - lateness, BATCH).await?;
         for key in &users {
-            self.fire(key).await?;
+            self.fire(key, until).await?;
         }
         Ok(users.len())
     }
 
-    async fn fire(&self, key: &UserKey) -> Result<(), StoreError> {
+    /// The time up to which every accepted event is stored and evaluated: the wall clock, held back by
+    /// the queue's oldest unfinished job. `None` when the queue cannot tell (it is down, or its backlog
+    /// too long to read cheaply): nothing fires then.
+    async fn settled_until(&self) -> Option<DateTime<Utc>> {
+        let now = self.clock.now();
+        let Some(queue) = &self.queue else {
+            return Some(now);
+        };
+        match queue.watermark().await {
+            Ok(watermark) => watermark
+                .settled_until(now)
+                .map(|until| until - ACCEPTED_NOT_QUEUED),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the queue's progress; no timer fires now");
+                None
+            }
+        }
+    }
+
+    async fn fire(&self, key: &UserKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         loop {
             let stored = self.store.rule_state(key).await?;
             let outcome = fire_due_timers(
                 &stored.state.timers,
-                self.clock.now(),
+                until,
                 Lateness::from_secs(self.lateness_secs()),
             );
             if outcome.is_empty() {
