@@ -10,7 +10,7 @@ use chrono::Utc;
 use eye_domain::{ApplicationId, IngestBatch, JobId, NewEvent};
 use eye_server::Role;
 use eye_store::{Store, StoreOptions};
-use eye_worker::{Queue, QueueError};
+use eye_worker::{Queue, QueueError, Watermark};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -107,6 +107,19 @@ async fn a_push_that_redis_runs_after_its_deadline_is_refused_and_writes_nothing
     isolation.cleanup().await
 }
 
+/// Waits until the queue has no job waiting or in flight.
+async fn wait_until_clear(queue: &Queue) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    while queue.watermark().await? != Watermark::Clear {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "jobs still unfinished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
 /// Accepts three requests and waits until their events are stored (their jobs are then finished).
 async fn finished_jobs(app: &TestApp) -> anyhow::Result<()> {
     for i in 0..3 {
@@ -126,6 +139,9 @@ async fn retention_deletes_finished_redis_jobs_and_keeps_pending_ones() -> anyho
     let config = eye_server::queue_config(&isolation.config);
     let app = TestApp::start_with(isolation, Role::All).await?;
     finished_jobs(&app).await?;
+    let queue = Queue::open(&config).await?;
+    // Events are counted before their job is acknowledged: wait until no job is waiting or in flight.
+    wait_until_clear(&queue).await?;
     let client = redis::Client::open(redis_url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     let mut apalis = RedisStorage::<IngestBatch>::new(client.get_connection_manager().await?)
@@ -140,7 +156,6 @@ async fn retention_deletes_finished_redis_jobs_and_keeps_pending_ones() -> anyho
     done.extend(moved);
     anyhow::ensure!(!done.is_empty(), "the requests' jobs are done");
 
-    let queue = Queue::open(&config).await?;
     let deleted = queue.delete_finished(Duration::ZERO).await?;
     assert_eq!(deleted, done.len() as u64);
     let left: (u64, u64) = (
@@ -170,6 +185,8 @@ async fn retention_deletes_finished_sqlite_jobs_and_keeps_pending_ones() -> anyh
     let name = isolation.config.queue_name.clone();
     let app = TestApp::start_with(isolation, Role::All).await?;
     finished_jobs(&app).await?;
+    let queue = Queue::open(&config).await?;
+    wait_until_clear(&queue).await?;
     let jobs = sea_orm::Database::connect(&queue_url).await?;
     let pending = format!(
         "INSERT INTO Jobs (job, id, job_type, status, run_at) VALUES (x'7b7d', 'later', '{name}', \
@@ -192,7 +209,6 @@ async fn retention_deletes_finished_sqlite_jobs_and_keeps_pending_ones() -> anyh
     let done = count("Done").await?;
     anyhow::ensure!(done > 0, "the requests' jobs are done");
 
-    let queue = Queue::open(&config).await?;
     assert_eq!(queue.delete_finished(Duration::ZERO).await?, done as u64);
     assert_eq!((count("Done").await?, count("Pending").await?), (0, 1));
     jobs.close().await?;
