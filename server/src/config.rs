@@ -47,7 +47,7 @@ pub struct Config {
     #[arg(long, env = "EYE_QUEUE_POLL_INTERVAL", default_value = "20ms", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
 
-    /// How long accepting a request may wait for the queue before answering 503.
+    /// How long one push to the queue may take; a request whose push fails or times out gets 503.
     #[arg(long, env = "EYE_QUEUE_PUSH_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub queue_push_timeout: Duration,
 

@@ -2,6 +2,7 @@
 
 use prometheus_client::encoding::text::encode as encode_text;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -10,6 +11,28 @@ use prometheus_client::registry::Registry;
 pub struct ApiMetrics {
     accepted: Counter,
     queue_depth: Gauge,
+    refused: Family<Vec<(String, String)>, Counter>,
+}
+
+/// Why an ingest request was answered 503 (nothing was queued).
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// The admission bounds were full until the request's deadline.
+    Capacity,
+    /// The queue did not take the events (failed, or not before the deadline).
+    Queue,
+    /// The key could not be verified while the database was unreachable.
+    KeyUnverifiable,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Capacity => "capacity",
+            Self::Queue => "queue",
+            Self::KeyUnverifiable => "key_unverifiable",
+        }
+    }
 }
 
 impl ApiMetrics {
@@ -25,6 +48,17 @@ impl ApiMetrics {
             "Jobs waiting in the queue",
             self.queue_depth.clone(),
         );
+        registry.register(
+            "eye_ingest_refused",
+            "Ingest requests answered 503 (nothing queued), by reason",
+            self.refused.clone(),
+        );
+    }
+
+    /// Counts an ingest request answered 503.
+    pub fn record_refused(&self, refusal: Refusal) {
+        let reason = vec![("reason".to_owned(), refusal.label().to_owned())];
+        self.refused.get_or_create(&reason).inc();
     }
 
     /// Counts accepted events.

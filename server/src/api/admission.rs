@@ -5,6 +5,7 @@
 
 use crate::api::body::JsonBody;
 use crate::api::problem::ApiError;
+use crate::metrics::Refusal;
 use poem::{Request, RequestBody};
 use poem_openapi::registry::{MetaRequest, Registry};
 use poem_openapi::types::Type;
@@ -115,7 +116,11 @@ impl<'a, T: Type> ApiExtractor<'a> for AdmittedBody<T> {
         let state = crate::api::auth::state(request)?;
         let limit = state.max_body_bytes();
         let weight = declared_length(request).map_or(limit, |length| length.min(limit));
-        let mut admitted = state.admission().admit(weight).await?;
+        let mut admitted = state.admission().admit(weight).await.inspect_err(|err| {
+            if matches!(err, ApiError::Busy(_)) {
+                state.metrics().record_refused(Refusal::Capacity);
+            }
+        })?;
         let reading = Instant::now();
         let value = JsonBody::<T>::from_request(request, body, param_opts)
             .await?

@@ -1,6 +1,7 @@
 //! Who may call what: ingest keys for applications, the admin token for operators.
 
 use crate::api::problem::ApiError;
+use crate::metrics::Refusal;
 use crate::state::AppState;
 use eye_domain::ApplicationId;
 use eye_domain::Failure;
@@ -175,7 +176,12 @@ async fn check_ingest_key(req: &Request, bearer: Bearer) -> poem::Result<Applica
     let application = state
         .keys()
         .application_for(state.store(), &bearer.token)
-        .await?;
+        .await
+        .inspect_err(|err| {
+            if matches!(err, ApiError::KeyUnverifiable) {
+                state.metrics().record_refused(Refusal::KeyUnverifiable);
+            }
+        })?;
     application.ok_or_else(|| ApiError::Unauthorized("unknown or revoked ingest key".into()).into())
 }
 

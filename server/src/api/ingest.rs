@@ -5,6 +5,7 @@ use crate::api::auth::IngestKey;
 use crate::api::legacy;
 use crate::api::problem::ApiError;
 use crate::api::wire::{self, Accepted, AcceptedOne, EventIn, EventsIn};
+use crate::metrics::Refusal;
 use crate::state::AppState;
 use eye_domain::{ApplicationId, NewEvent};
 use poem::web::Data;
@@ -99,7 +100,10 @@ async fn enqueue(
         .enqueuer()
         .enqueue(application_id, events, deadline)
         .await
-        .map_err(ApiError::QueueUnavailable)?;
+        .map_err(|err| {
+            state.metrics().record_refused(Refusal::Queue);
+            ApiError::QueueUnavailable(err)
+        })?;
     state.metrics().record_accepted(count);
     Ok(())
 }

@@ -150,6 +150,8 @@ async fn with_the_queue_stalled_requests_over_the_concurrency_bound_get_503_and_
             .any(|a| a.detail.contains("concurrent ingest requests")),
         "beyond 2 at once, requests are refused at admission"
     );
+    let capacity = r#"eye_ingest_refused_total{reason="capacity"}"#;
+    assert!(stalled.app.metric(capacity).await? >= 1.0);
     assert_refused_and_never_stored(&stalled.app, &proxy, &answers).await?;
     stalled.stop().await
 }

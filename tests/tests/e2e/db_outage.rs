@@ -57,6 +57,8 @@ async fn with_the_database_cut_known_keys_are_accepted_unknown_ones_get_503_and_
     let unknown = post(&app, &unseen_key, Uuid::now_v7(), 3).await?;
     assert_eq!(unknown.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(unknown.headers().contains_key("retry-after"));
+    let unverifiable = r#"eye_ingest_refused_total{reason="key_unverifiable"}"#;
+    assert_eq!(app.metric(unverifiable).await?, 1.0);
     let ready = app.http.get(format!("{}/ready", app.base)).send();
     let ready = tokio::time::timeout(OUTER, ready).await??;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
