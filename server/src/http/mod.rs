@@ -29,7 +29,7 @@ use watch::{Activity, Watched};
 /// How long connections may finish their requests after shutdown begins.
 const GRACE: Duration = Duration::from_secs(10);
 
-type Endpoint_ = Arc<BoxEndpoint<'static>>;
+type SharedEndpoint = Arc<BoxEndpoint<'static>>;
 
 /// Serves `app` on `listener` until `shutdown`, then lets open requests finish (up to 10 s).
 pub async fn serve(
@@ -38,7 +38,7 @@ pub async fn serve(
     timeouts: ClientTimeouts,
     shutdown: CancellationToken,
 ) {
-    let app: Endpoint_ = Arc::new(app);
+    let app: SharedEndpoint = Arc::new(app);
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -71,9 +71,21 @@ pub async fn serve(
     }
 }
 
+/// Answers one request with the poem endpoint, counting it as under way meanwhile.
+async fn handle(
+    app: SharedEndpoint,
+    activity: Activity,
+    (local, remote): (LocalAddr, RemoteAddr),
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<BoxBody<Bytes, std::io::Error>>, Infallible> {
+    let _in_flight = activity.request_started();
+    let request = Request::from((req, local, remote, Scheme::HTTP));
+    Ok(app.get_response(request).await.into())
+}
+
 /// One accepted connection.
 struct Connection {
-    app: Endpoint_,
+    app: SharedEndpoint,
     remote: SocketAddr,
     timeouts: ClientTimeouts,
     shutdown: CancellationToken,
@@ -87,22 +99,10 @@ impl Connection {
         };
         let activity = Activity::new();
         let service = {
-            let (app, activity) = (self.app.clone(), activity.clone());
-            let remote = self.remote;
-            hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-                let (app, activity) = (app.clone(), activity.clone());
-                async move {
-                    let _in_flight = activity.request_started();
-                    let request = Request::from((
-                        req,
-                        LocalAddr(local.into()),
-                        RemoteAddr(remote.into()),
-                        Scheme::HTTP,
-                    ));
-                    let response: hyper::Response<BoxBody<Bytes, std::io::Error>> =
-                        app.get_response(request).await.into();
-                    Ok::<_, Infallible>(response)
-                }
+            let (app, activity, remote) = (self.app.clone(), activity.clone(), self.remote);
+            hyper::service::service_fn(move |req| {
+                let addrs = (LocalAddr(local.into()), RemoteAddr(remote.into()));
+                handle(app.clone(), activity.clone(), addrs, req)
             })
         };
         let builder = auto::Builder::new(TokioExecutor::new());
