@@ -103,7 +103,7 @@ pub struct Config {
 
     /// Bytes of request bodies an API process holds between reading a request and the queue taking its
     /// events; a request that finds no room waits up to `EYE_INGEST_DEADLINE`, then gets 503.
-    #[arg(long, env = "EYE_INGEST_MAX_INFLIGHT_BYTES", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long, env = "EYE_INGEST_MAX_INFLIGHT_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub ingest_max_inflight_bytes: usize,
 
     /// Ingest requests an API process handles at once; more wait up to `EYE_INGEST_DEADLINE`, then get 503.
@@ -112,7 +112,7 @@ pub struct Config {
 
     /// How long an ingest request may wait for admission and for the queue (reading its body aside)
     /// before it gets 503 with nothing queued. A push already under way is always awaited.
-    #[arg(long, env = "EYE_INGEST_DEADLINE", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EYE_INGEST_DEADLINE", default_value = "3s", value_parser = humantime::parse_duration)]
     pub ingest_deadline: Duration,
 
     /// While the database cannot be reached, how long after its last verification an ingest key is still

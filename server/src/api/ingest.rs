@@ -42,9 +42,8 @@ impl IngestApi {
     ///
     /// 1..=1000 events (body <= 1 MiB). The answer comes once the events are durably queued; 503 (with
     /// `Retry-After`) means none of them were, e.g. when the queue did not take them within the request's
-    /// deadline. A batch with
-    /// any invalid event is rejected whole with 400 listing every bad field, so nothing is half-accepted.
-    /// Resending events with the same `event_id` is safe: each is stored once.
+    /// deadline. A batch with any invalid event is rejected whole with 400 listing every bad field, so
+    /// nothing is half-accepted. Resending events with the same `event_id` is safe: each is stored once.
     #[oai(path = "/v1/events", method = "post", operation_id = "send_events")]
     async fn send_events(
         &self,
@@ -52,12 +51,17 @@ impl IngestApi {
         auth: IngestKey,
         body: AdmittedBody<EventsIn>,
     ) -> Result<BatchAccepted, ApiError> {
-        let events = wire::parse_batch(&body.value).map_err(ApiError::Invalid)?;
+        let AdmittedBody {
+            value, admitted, ..
+        } = body;
+        let events = wire::parse_batch(&value).map_err(ApiError::Invalid)?;
+        // The parsed JSON is several times the body's size: hold only the events while they wait.
+        drop(value);
         let event_ids = events
             .iter()
             .map(|e| e.event_id.as_uuid())
             .collect::<Vec<_>>();
-        enqueue(&state, auth.0, events, body.admitted.deadline).await?;
+        enqueue(&state, auth.0, events, admitted.deadline).await?;
         let accepted = Accepted {
             accepted: event_ids.len() as u32,
             event_ids,
