@@ -2,9 +2,8 @@
 //! passes (or once the push they joined fails), the bounds on concurrent requests and bytes hold, and
 //! nothing answered 503 is ever stored.
 
-use crate::support::{
-    Backend, FaultyProxy, Isolation, ProxyMode, TestApp, authority_of, event, redis_url, via,
-};
+use crate::proxy::{FaultyProxy, ProxyMode, authority_of, via};
+use crate::support::{Backend, Isolation, TestApp, event, redis_url};
 use eye_server::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

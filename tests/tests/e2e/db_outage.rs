@@ -1,9 +1,8 @@
 //! Ingest does not depend on the database: with PostgreSQL unreachable, known keys are still accepted,
 //! unknown ones get a quick 503, and what was accepted is stored once the database is back.
 
-use crate::support::{
-    Backend, FaultyProxy, Isolation, ProxyMode, TestApp, authority_of, event, via,
-};
+use crate::proxy::{FaultyProxy, ProxyMode, authority_of, via};
+use crate::support::{Backend, Isolation, TestApp, event};
 use eye_server::Role;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -8,6 +8,7 @@ mod ingest;
 mod notifications;
 mod notify_server;
 mod openapi;
+mod proxy;
 mod queries;
 mod queue;
 mod sdk;
