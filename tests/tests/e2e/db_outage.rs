@@ -30,6 +30,17 @@ async fn post(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_database_cut_known_keys_are_accepted_unknown_ones_get_503_and_all_accepted_is_stored()
 -> anyhow::Result<()> {
+    ingest_through_an_outage(ProxyMode::Cut).await
+}
+
+/// A database that hangs (rather than refusing connections) is what made POST wait 10 s, then answer 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_hanging_known_keys_are_accepted_unknown_ones_get_503_and_all_accepted_is_stored()
+-> anyhow::Result<()> {
+    ingest_through_an_outage(ProxyMode::Stalled).await
+}
+
+async fn ingest_through_an_outage(outage: ProxyMode) -> anyhow::Result<()> {
     let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
     let proxy = FaultyProxy::start(&authority_of(&isolation.config.database_url)).await?;
     isolation.config.database_url = via(&isolation.config.database_url, proxy.addr);
@@ -45,7 +56,7 @@ async fn with_the_database_cut_known_keys_are_accepted_unknown_ones_get_503_and_
     // Past the cache's lifetime: the key must now come from what was verified before.
     tokio::time::sleep(Duration::from_millis(400)).await;
 
-    proxy.set(ProxyMode::Cut);
+    proxy.set(outage);
     let during = Uuid::now_v7();
     let known = post(&app, &app.ingest_key, during, 2).await?;
     assert_eq!(
