@@ -47,7 +47,7 @@ pub struct Config {
     #[arg(long, env = "EYE_QUEUE_POLL_INTERVAL", default_value = "20ms", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
 
-    /// How long accepting a request may wait for the queue before answering 503.
+    /// How long one push to the queue may take; a request whose push fails or times out gets 503.
     #[arg(long, env = "EYE_QUEUE_PUSH_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub queue_push_timeout: Duration,
 
@@ -105,6 +105,41 @@ pub struct Config {
     /// and on the embedded queue; `0s` deletes them at the next sweep (every second).
     #[arg(long, env = "EYE_QUEUE_RETENTION", default_value = "5m", value_parser = humantime::parse_duration)]
     pub queue_retention: Duration,
+
+    /// Bytes of request bodies an API process holds between reading a request and the queue taking its
+    /// events; a request that finds no room waits up to `EYE_INGEST_DEADLINE`, then gets 503.
+    #[arg(long, env = "EYE_INGEST_MAX_INFLIGHT_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub ingest_max_inflight_bytes: usize,
+
+    /// Ingest requests an API process handles at once; more wait up to `EYE_INGEST_DEADLINE`, then get 503.
+    #[arg(long, env = "EYE_INGEST_MAX_CONCURRENT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ingest_max_concurrent: u32,
+
+    /// How long an ingest request may wait for admission and for the queue (reading its body aside)
+    /// before it gets 503 with nothing queued. A push already under way is always awaited.
+    #[arg(long, env = "EYE_INGEST_DEADLINE", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub ingest_deadline: Duration,
+
+    /// While the database cannot be reached, how long after its last verification an ingest key is still
+    /// accepted from the cache.
+    #[arg(long, env = "EYE_AUTH_STALE_FOR", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub auth_stale_for: Duration,
+
+    /// How long verifying an unknown or expired ingest key may wait for the database.
+    #[arg(long, env = "EYE_AUTH_LOOKUP_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub auth_lookup_timeout: Duration,
+
+    /// How long a client may take to send a request's head, from its first byte.
+    #[arg(long, env = "EYE_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Duration,
+
+    /// How long a client may take to send a request's body (408 after).
+    #[arg(long, env = "EYE_HTTP_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Duration,
+
+    /// How long a connection may stay silent between requests before it is closed.
+    #[arg(long, env = "EYE_HTTP_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub http_idle_timeout: Duration,
 }
 
 fn parse_unknown_policy(value: &str) -> Result<UnknownEventPolicy, String> {

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod http;
 pub mod metrics;
 pub mod rules;
 pub mod state;
@@ -9,7 +10,8 @@ pub mod state;
 pub use config::Config;
 
 use anyhow::Context;
-use api::auth::KeyCache;
+use api::admission::{Admission, AdmissionSettings};
+use api::auth::{KeyCache, KeyCacheSettings};
 use chrono::TimeDelta;
 use eye_store::{Store, StoreOptions};
 use eye_validation::{SchemaRegistry, SharedSchemaRegistry};
@@ -20,11 +22,9 @@ use eye_worker::{
 use metrics::ApiMetrics;
 use poem::EndpointExt;
 use poem::endpoint::BoxEndpoint;
-use poem::listener::TcpAcceptor;
 use prometheus_client::registry::Registry;
 use state::{AppState, AppStateParts};
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -119,6 +119,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
             serve_http(
                 config.bind,
                 api::routes(state).map_to_response().boxed(),
+                client_timeouts(config),
                 &shutdown,
                 &mut tasks,
             )
@@ -128,6 +129,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
             serve_http(
                 ops,
                 api::ops_routes(state).map_to_response().boxed(),
+                client_timeouts(config),
                 &shutdown,
                 &mut tasks,
             )
@@ -204,6 +206,13 @@ async fn start_validation(
     ))
 }
 
+fn client_timeouts(config: &Config) -> http::ClientTimeouts {
+    http::ClientTimeouts {
+        header: config.http_header_timeout,
+        idle: config.http_idle_timeout,
+    }
+}
+
 /// What the HTTP state is built from.
 struct StateDeps {
     store: Store,
@@ -226,17 +235,28 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
         enqueuer: Enqueuer::start(queue.clone(), GroupingSettings::default()),
         queue,
         processor,
-        keys: KeyCache::new(config.auth_cache_ttl),
+        keys: KeyCache::new(KeyCacheSettings {
+            ttl: config.auth_cache_ttl,
+            stale_for: config.auth_stale_for,
+            lookup_timeout: config.auth_lookup_timeout,
+        }),
         metrics,
         registry,
         admin_token: config.admin_token.clone(),
         max_body_bytes: config.max_body_bytes,
+        admission: Admission::new(AdmissionSettings {
+            max_concurrent: config.ingest_max_concurrent,
+            max_inflight_bytes: config.ingest_max_inflight_bytes,
+            deadline: config.ingest_deadline,
+        }),
+        body_timeout: config.http_body_timeout,
     })
 }
 
 async fn serve_http(
     bind: SocketAddr,
     app: BoxEndpoint<'static>,
+    timeouts: http::ClientTimeouts,
     shutdown: &CancellationToken,
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<SocketAddr> {
@@ -244,18 +264,7 @@ async fn serve_http(
         .await
         .with_context(|| format!("cannot listen on {bind} (EYE_BIND / EYE_OPS_BIND)"))?;
     let addr = listener.local_addr()?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
-    let shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        let server = poem::Server::new_with_acceptor(acceptor);
-        let stopped = shutdown.cancelled_owned();
-        if let Err(err) = server
-            .run_with_graceful_shutdown(app, stopped, Some(Duration::from_secs(10)))
-            .await
-        {
-            tracing::error!(error = %err, "HTTP server failed");
-        }
-    });
+    tasks.spawn(http::serve(listener, app, timeouts, shutdown.clone()));
     tracing::info!(%addr, "listening");
     Ok(addr)
 }

@@ -2,6 +2,7 @@
 
 use prometheus_client::encoding::text::encode as encode_text;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -11,6 +12,28 @@ pub struct ApiMetrics {
     accepted: Counter,
     queue_depth: Gauge,
     dead_jobs: Gauge,
+    refused: Family<Vec<(String, String)>, Counter>,
+}
+
+/// Why an ingest request was answered 503 (nothing was queued).
+#[derive(Debug, Clone, Copy)]
+pub enum Refusal {
+    /// The admission bounds were full until the request's deadline.
+    Capacity,
+    /// The queue did not take the events (failed, or not before the deadline).
+    Queue,
+    /// The key could not be verified while the database was unreachable.
+    KeyUnverifiable,
+}
+
+impl Refusal {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Capacity => "capacity",
+            Self::Queue => "queue",
+            Self::KeyUnverifiable => "key_unverifiable",
+        }
+    }
 }
 
 impl ApiMetrics {
@@ -31,6 +54,17 @@ impl ApiMetrics {
             "Dead jobs not replayed yet (counted at scrape time)",
             self.dead_jobs.clone(),
         );
+        registry.register(
+            "eye_ingest_refused",
+            "Ingest requests answered 503 (nothing queued), by reason",
+            self.refused.clone(),
+        );
+    }
+
+    /// Counts an ingest request answered 503.
+    pub fn record_refused(&self, refusal: Refusal) {
+        let reason = vec![("reason".to_owned(), refusal.label().to_owned())];
+        self.refused.get_or_create(&reason).inc();
     }
 
     /// Counts accepted events.

@@ -1,11 +1,13 @@
 //! What request handlers share.
 
+use crate::api::admission::Admission;
 use crate::api::auth::KeyCache;
 use crate::metrics::ApiMetrics;
 use eye_store::{KeyHash, Store};
 use eye_worker::{Enqueuer, Processor, Queue};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Shared, cheap-to-clone state of the HTTP API.
 #[derive(Clone)]
@@ -21,6 +23,8 @@ struct Inner {
     registry: Registry,
     admin_token: Option<KeyHash>,
     max_body_bytes: usize,
+    admission: Admission,
+    body_timeout: Duration,
 }
 
 /// The parts an [`AppState`] is made of.
@@ -43,6 +47,10 @@ pub struct AppStateParts {
     pub admin_token: Option<String>,
     /// Body limit.
     pub max_body_bytes: usize,
+    /// Ingest admission bounds.
+    pub admission: Admission,
+    /// How long a body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 impl AppState {
@@ -58,6 +66,8 @@ impl AppState {
             registry: parts.registry,
             admin_token: parts.admin_token.as_deref().map(KeyHash::of),
             max_body_bytes: parts.max_body_bytes,
+            admission: parts.admission,
+            body_timeout: parts.body_timeout,
         }))
     }
 
@@ -104,5 +114,15 @@ impl AppState {
     /// Body limit.
     pub fn max_body_bytes(&self) -> usize {
         self.0.max_body_bytes
+    }
+
+    /// Ingest admission bounds.
+    pub fn admission(&self) -> &Admission {
+        &self.0.admission
+    }
+
+    /// How long a body may take to arrive.
+    pub fn body_timeout(&self) -> Duration {
+        self.0.body_timeout
     }
 }

@@ -9,6 +9,7 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use serde_json::Value;
 use std::marker::PhantomData;
+use std::time::Duration;
 
 /// The parsed JSON of a request body documented as `T`.
 pub struct JsonBody<T> {
@@ -23,19 +24,23 @@ fn is_json(content_type: &str) -> bool {
         .is_ok_and(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
 }
 
+/// Reads and parses a JSON body within the body limit and the body timeout.
 async fn read_json(request: &Request, body: &mut RequestBody) -> Result<Value, ApiError> {
     if let Some(content_type) = request.content_type().filter(|ct| !is_json(ct)) {
         return Err(ApiError::UnsupportedMediaType(content_type.to_owned()));
     }
-    let limit = request
-        .data::<AppState>()
-        .map(|state| state.max_body_bytes())
-        .unwrap_or(1024 * 1024);
-    let bytes = body
+    let state = request.data::<AppState>();
+    let limit = state.map_or(1024 * 1024, AppState::max_body_bytes);
+    let timeout = state.map_or(Duration::from_secs(30), AppState::body_timeout);
+    let reading = body
         .take()
         .map_err(|err| ApiError::MalformedJson(err.to_string()))?
-        .into_bytes_limit(limit)
+        .into_bytes_limit(limit);
+    // A client that stops sending mid-body would otherwise hold its connection (and its admission) for
+    // as long as it likes.
+    let bytes = tokio::time::timeout(timeout, reading)
         .await
+        .map_err(|_| ApiError::BodyTimeout(timeout))?
         .map_err(|err| match err {
             poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge(limit),
             other => ApiError::MalformedJson(other.to_string()),

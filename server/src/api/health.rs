@@ -4,6 +4,10 @@ use crate::state::AppState;
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use std::time::Duration;
+
+/// The longest a readiness check waits for one dependency: under a probe's usual 1 s timeout.
+const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
 
 #[derive(Tags)]
 enum OpsTags {
@@ -41,13 +45,17 @@ impl HealthApi {
         PlainText("ok")
     }
 
-    /// Readiness: database and queue reachable
+    /// Readiness: database and queue reachable (each answers within 0.8 s, or counts as unreachable)
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
-        let (database, queue) = tokio::join!(state.store().ping(), state.queue().ping());
+        // Both checks run at once, each bounded, so a hanging dependency cannot outlast a probe's timeout.
+        let (database, queue) = tokio::join!(
+            tokio::time::timeout(CHECK_TIMEOUT, state.store().ping()),
+            tokio::time::timeout(CHECK_TIMEOUT, state.queue().ping()),
+        );
         let readiness = Readiness {
-            database: database.is_ok(),
-            queue: queue.is_ok(),
+            database: matches!(database, Ok(Ok(()))),
+            queue: matches!(queue, Ok(Ok(()))),
         };
         if readiness.database && readiness.queue {
             ReadyResponse::Ready(Json(readiness))
@@ -59,7 +67,7 @@ impl HealthApi {
     /// Prometheus metrics
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
-        if let Ok(depth) = state.queue().depth().await {
+        if let Ok(Ok(depth)) = tokio::time::timeout(CHECK_TIMEOUT, state.queue().depth()).await {
             state.metrics().set_queue_depth(depth);
         }
         crate::api::dead_jobs::refresh_gauge(&state).await;

@@ -1,15 +1,17 @@
 //! Accepting events: parse at the edge, enqueue durably, answer 202. Never waits for the database.
 
+use crate::api::admission::AdmittedBody;
 use crate::api::auth::IngestKey;
-use crate::api::body::JsonBody;
 use crate::api::legacy;
 use crate::api::problem::ApiError;
 use crate::api::wire::{self, Accepted, AcceptedOne, EventIn, EventsIn};
+use crate::metrics::Refusal;
 use crate::state::AppState;
 use eye_domain::{ApplicationId, NewEvent};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
+use tokio::time::Instant;
 
 #[derive(Tags)]
 enum IngestTags {
@@ -38,22 +40,28 @@ enum OneAccepted {
 impl IngestApi {
     /// Send a batch of events
     ///
-    /// 1..=1000 events (body <= 1 MiB). The answer comes once the events are durably queued. A batch with
-    /// any invalid event is rejected whole with 400 listing every bad field, so nothing is half-accepted.
-    /// Resending events with the same `event_id` is safe: each is stored once.
+    /// 1..=1000 events (body <= 1 MiB). The answer comes once the events are durably queued; 503 (with
+    /// `Retry-After`) means none of them were, e.g. when the queue did not take them within the request's
+    /// deadline. A batch with any invalid event is rejected whole with 400 listing every bad field, so
+    /// nothing is half-accepted. Resending events with the same `event_id` is safe: each is stored once.
     #[oai(path = "/v1/events", method = "post", operation_id = "send_events")]
     async fn send_events(
         &self,
         state: Data<&AppState>,
         auth: IngestKey,
-        body: JsonBody<EventsIn>,
+        body: AdmittedBody<EventsIn>,
     ) -> Result<BatchAccepted, ApiError> {
-        let events = wire::parse_batch(&body.value).map_err(ApiError::Invalid)?;
+        let AdmittedBody {
+            value, admitted, ..
+        } = body;
+        let events = wire::parse_batch(&value).map_err(ApiError::Invalid)?;
+        // The parsed JSON is several times the body's size: hold only the events while they wait.
+        drop(value);
         let event_ids = events
             .iter()
             .map(|e| e.event_id.as_uuid())
             .collect::<Vec<_>>();
-        enqueue(&state, auth.0, events).await?;
+        enqueue(&state, auth.0, events, admitted.deadline).await?;
         let accepted = Accepted {
             accepted: event_ids.len() as u32,
             event_ids,
@@ -71,7 +79,7 @@ impl IngestApi {
         &self,
         state: Data<&AppState>,
         auth: IngestKey,
-        body: JsonBody<EventIn>,
+        body: AdmittedBody<EventIn>,
     ) -> Result<OneAccepted, ApiError> {
         let event = if legacy::is_legacy(&body.value) {
             legacy::parse(&body.value)
@@ -80,7 +88,7 @@ impl IngestApi {
         }
         .map_err(ApiError::Invalid)?;
         let event_id = event.event_id.as_uuid();
-        enqueue(&state, auth.0, vec![event]).await?;
+        enqueue(&state, auth.0, vec![event], body.admitted.deadline).await?;
         Ok(OneAccepted::Accepted(Json(AcceptedOne { event_id })))
     }
 }
@@ -89,13 +97,17 @@ async fn enqueue(
     state: &AppState,
     application_id: ApplicationId,
     events: Vec<NewEvent>,
+    deadline: Instant,
 ) -> Result<(), ApiError> {
     let count = events.len() as u64;
     state
         .enqueuer()
-        .enqueue(application_id, events)
+        .enqueue(application_id, events, deadline)
         .await
-        .map_err(ApiError::QueueUnavailable)?;
+        .map_err(|err| {
+            state.metrics().record_refused(Refusal::Queue);
+            ApiError::QueueUnavailable(err)
+        })?;
     state.metrics().record_accepted(count);
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, documentation and error mapping.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 mod body;
 pub mod dead_jobs;

@@ -7,7 +7,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registr
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
 
-/// Seconds a client should wait before retrying when the queue is unavailable.
+/// Seconds a client should wait before retrying after a 503 (queue, capacity or key verification).
 const QUEUE_RETRY_AFTER_SECONDS: u32 = 2;
 
 /// One bad field of a request.
@@ -74,6 +74,17 @@ pub enum ApiError {
     /// No such resource.
     #[error("{0}")]
     NotFound(String),
+    /// The body did not arrive in time (`EYE_HTTP_BODY_TIMEOUT`).
+    #[error("the body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
+    /// The API is at its admission bounds and no room came free before the request's deadline: nothing
+    /// was accepted.
+    #[error("the service is at capacity ({0}); nothing was accepted, retry later")]
+    Busy(&'static str),
+    /// The ingest key could not be verified (the database is unreachable and the key is not known from
+    /// before): nothing was accepted.
+    #[error("the ingest key cannot be verified now; nothing was accepted, retry later")]
+    KeyUnverifiable,
     /// The queue could not take the events: nothing was accepted.
     #[error("the queue is unavailable; nothing was accepted, retry later")]
     QueueUnavailable(#[source] QueueError),
@@ -95,7 +106,11 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::QueueUnavailable(_) | Self::StorageUnavailable(_) => {
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::QueueUnavailable(_)
+            | Self::StorageUnavailable(_)
+            | Self::Busy(_)
+            | Self::KeyUnverifiable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -154,10 +169,7 @@ impl poem::error::ResponseError for ApiError {
             _ => {}
         }
         let mut response = problem_response(&self.problem());
-        if matches!(
-            self,
-            Self::QueueUnavailable(_) | Self::StorageUnavailable(_)
-        ) {
+        if ApiError::status(self) == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(
                 poem::http::header::RETRY_AFTER,
                 poem::http::HeaderValue::from(QUEUE_RETRY_AFTER_SECONDS),
@@ -179,7 +191,8 @@ impl ApiResponse for ApiError {
         MetaResponses {
             responses: vec![MetaResponse {
                 description: "An RFC 9457 problem: 400 invalid fields (listed in `errors`), 401 bad credentials, 403 credentials that do not grant this, \
-                    409 conflict, 413 body too large, 503 queue unavailable (with `Retry-After`; nothing was accepted).",
+                    408 body not sent in time, 409 conflict, 413 body too large, 503 queue unavailable, service at capacity \
+                    or ingest key not verifiable while the database is away (with `Retry-After`; nothing was accepted).",
                 status: None,
                 status_range: None,
                 content: vec![MetaMediaType {
@@ -233,6 +246,15 @@ mod tests {
     fn internal_errors_do_not_leak_their_cause() {
         let err = ApiError::internal(anyhow::anyhow!("password=hunter2"));
         assert_eq!(err.problem().detail, "internal error");
+    }
+
+    #[test]
+    fn every_503_tells_the_client_when_to_retry() {
+        for err in [ApiError::Busy("requests"), ApiError::KeyUnverifiable] {
+            let response = err.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "2");
+        }
     }
 
     #[test]

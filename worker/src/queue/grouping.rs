@@ -7,7 +7,8 @@
 use super::{Queue, QueueError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, IngestBatch, JobId, NewEvent};
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
@@ -41,6 +42,24 @@ impl Default for GroupingSettings {
     }
 }
 
+/// Where a group's jobs go: the queue, or a stand-in in tests. `Ok` means queued, `Err` not queued.
+pub trait Push: Clone + Send + Sync + 'static {
+    /// Durably enqueues the batches, one job each; bounded in time by the backend's own push timeout.
+    fn push_all(
+        &self,
+        batches: Vec<IngestBatch>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
+impl Push for Queue {
+    fn push_all(
+        &self,
+        batches: Vec<IngestBatch>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        Queue::push_all(self, batches)
+    }
+}
+
 /// Enqueues accepted events with group commit (cheap to clone).
 #[derive(Clone)]
 pub struct Enqueuer {
@@ -51,39 +70,86 @@ pub struct Enqueuer {
 struct Request {
     application_id: ApplicationId,
     received_at: DateTime<Utc>,
-    events: Vec<NewEvent>,
+    slot: Arc<Slot>,
     answer: oneshot::Sender<Result<(), QueueError>>,
+}
+
+/// A request's events until either its push claims them or its requester withdraws them at the deadline.
+/// Whoever takes them first decides: claimed events are pushed and the requester waits for that push's
+/// answer; withdrawn events are dropped at once (so a stalled queue holds no memory for them) and never
+/// pushed. This is what makes 503 mean "not queued": no push can start after the requester gave up.
+struct Slot {
+    events: Mutex<Option<Vec<NewEvent>>>,
+    deadline: Instant,
+}
+
+impl Slot {
+    fn take(&self) -> Option<Vec<NewEvent>> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+fn deadline_passed() -> QueueError {
+    QueueError::Unavailable(
+        "the queue did not take the events before the request's deadline".into(),
+    )
+}
+
+fn stopped() -> QueueError {
+    QueueError::Unavailable("the enqueuer has stopped".into())
 }
 
 impl Enqueuer {
     /// Starts the grouping task over `queue`; it ends once every clone of the enqueuer is dropped.
-    pub fn start(queue: Queue, settings: GroupingSettings) -> Self {
+    pub fn start(queue: impl Push, settings: GroupingSettings) -> Self {
         let (waiting, requests) = mpsc::channel(settings.max_waiting.max(1));
         tokio::spawn(group_and_push(queue, requests, settings));
         Self { waiting }
     }
 
     /// Durably enqueues the events of one request, received now; returns once the queue has them.
+    /// `Err` means the events are not queued and never will be: either the queue refused them, or their
+    /// push had not started by `deadline`. Once their push has started, this waits for its answer (the
+    /// queue's push timeout bounds it), even past `deadline`.
     pub async fn enqueue(
         &self,
         application_id: ApplicationId,
         events: Vec<NewEvent>,
+        deadline: Instant,
     ) -> Result<(), QueueError> {
-        let (answer, answered) = oneshot::channel();
+        let (answer, mut answered) = oneshot::channel();
+        let slot = Arc::new(Slot {
+            events: Mutex::new(Some(events)),
+            deadline,
+        });
         let request = Request {
             application_id,
             received_at: Utc::now(),
-            events,
+            slot: slot.clone(),
             answer,
         };
-        let stopped = || QueueError::Unavailable("the enqueuer has stopped".into());
-        self.waiting.send(request).await.map_err(|_| stopped())?;
+        match tokio::time::timeout_at(deadline, self.waiting.send(request)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(stopped()),
+            Err(_) => return Err(deadline_passed()),
+        }
+        tokio::select! {
+            answer = &mut answered => return answer.map_err(|_| stopped())?,
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+        if slot.take().is_some() {
+            return Err(deadline_passed());
+        }
+        // Its push has started: only that push's answer tells whether the events are queued.
         answered.await.map_err(|_| stopped())?
     }
 }
 
-async fn group_and_push(
-    queue: Queue,
+async fn group_and_push<P: Push>(
+    queue: P,
     mut requests: mpsc::Receiver<Request>,
     settings: GroupingSettings,
 ) {
@@ -99,6 +165,10 @@ async fn group_and_push(
         };
         let until = flowing.then(|| Instant::now() + settings.linger);
         let group = gather(first, &mut requests, settings.max_push_events, until).await;
+        let group = claim(group);
+        if group.is_empty() {
+            continue;
+        }
         flowing = group.len() > 1;
         let queue = queue.clone();
         tokio::spawn(async move {
@@ -106,6 +176,37 @@ async fn group_and_push(
             drop(permit);
         });
     }
+}
+
+/// A request whose events were taken for a push.
+struct Claimed {
+    application_id: ApplicationId,
+    received_at: DateTime<Utc>,
+    events: Vec<NewEvent>,
+    answer: oneshot::Sender<Result<(), QueueError>>,
+}
+
+/// Takes the events of the group's requests for their push. A request already withdrawn is skipped; one
+/// whose deadline has passed is answered "not queued" here, so no push ever starts after a deadline.
+fn claim(group: Vec<Request>) -> Vec<Claimed> {
+    let now = Instant::now();
+    let mut claimed = Vec::with_capacity(group.len());
+    for request in group {
+        let Some(events) = request.slot.take() else {
+            continue;
+        };
+        if request.slot.deadline <= now {
+            let _ = request.answer.send(Err(deadline_passed()));
+            continue;
+        }
+        claimed.push(Claimed {
+            application_id: request.application_id,
+            received_at: request.received_at,
+            events,
+            answer: request.answer,
+        });
+    }
+    claimed
 }
 
 /// `first` and the requests waiting behind it or, with `until`, arriving before then; up to `max_events`
@@ -116,7 +217,7 @@ async fn gather(
     max_events: usize,
     until: Option<Instant>,
 ) -> Vec<Request> {
-    let mut events = first.events.len();
+    let mut events = first.len();
     let mut group = vec![first];
     while events < max_events {
         let next = match (requests.try_recv(), until) {
@@ -127,13 +228,25 @@ async fn gather(
             },
             (Err(_), None) => break,
         };
-        events += next.events.len();
+        events += next.len();
         group.push(next);
     }
     group
 }
 
-async fn push_group(queue: &Queue, group: Vec<Request>, max_job_events: usize) {
+impl Request {
+    /// Its events, or 0 once withdrawn.
+    fn len(&self) -> usize {
+        self.slot
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .map_or(0, Vec::len)
+    }
+}
+
+async fn push_group<P: Push>(queue: &P, group: Vec<Claimed>, max_job_events: usize) {
     let (jobs, answers) = into_jobs(group, max_job_events);
     let result = queue.push_all(jobs).await;
     for answer in answers {
@@ -145,7 +258,7 @@ async fn push_group(queue: &Queue, group: Vec<Request>, max_job_events: usize) {
 /// Merges the group's requests into jobs, one application per job, in arrival order, never splitting a
 /// request. A job's `received_at` is its earliest request's: the group spans at most one push round trip.
 fn into_jobs(
-    group: Vec<Request>,
+    group: Vec<Claimed>,
     max_job_events: usize,
 ) -> (
     Vec<IngestBatch>,
@@ -176,127 +289,4 @@ fn into_jobs(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeDelta;
-
-    fn event(n: u32) -> NewEvent {
-        serde_json::from_value(serde_json::json!({
-            "event_id": format!("0190f0e0-0000-7000-8000-{n:012}"), "session_id": "s",
-            "category": "c", "name": "n", "data": {}, "timestamp": "2021-01-01T00:00:00Z"
-        }))
-        .expect("valid event")
-    }
-
-    fn request(application_id: ApplicationId, ids: &[u32], at_ms: i64) -> Request {
-        let (answer, _) = oneshot::channel();
-        Request {
-            application_id,
-            received_at: DateTime::UNIX_EPOCH + TimeDelta::milliseconds(at_ms),
-            events: ids.iter().copied().map(event).collect(),
-            answer,
-        }
-    }
-
-    fn ids(job: &IngestBatch) -> Vec<String> {
-        job.events.iter().map(|e| e.event_id.to_string()).collect()
-    }
-
-    #[test]
-    fn requests_of_one_application_share_a_job_in_arrival_order() {
-        let app = ApplicationId::generate();
-        let group = vec![
-            request(app, &[1, 2], 5),
-            request(app, &[3], 3),
-            request(app, &[4], 9),
-        ];
-        let (jobs, answers) = into_jobs(group, 1000);
-        assert_eq!(answers.len(), 3);
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(ids(&jobs[0]), ids_of(&[1, 2, 3, 4]));
-        assert_eq!(
-            jobs[0].received_at,
-            DateTime::UNIX_EPOCH + TimeDelta::milliseconds(3),
-            "the earliest arrival is the job's reference time"
-        );
-    }
-
-    #[test]
-    fn applications_never_share_a_job() {
-        let (a, b) = (ApplicationId::generate(), ApplicationId::generate());
-        let group = vec![
-            request(a, &[1], 0),
-            request(b, &[2], 0),
-            request(a, &[3], 0),
-        ];
-        let (jobs, _) = into_jobs(group, 1000);
-        assert_eq!(jobs.len(), 2);
-        assert_eq!(
-            (jobs[0].application_id, ids(&jobs[0])),
-            (a, ids_of(&[1, 3]))
-        );
-        assert_eq!((jobs[1].application_id, ids(&jobs[1])), (b, ids_of(&[2])));
-    }
-
-    #[test]
-    fn a_full_job_starts_another_and_no_request_is_split() {
-        let app = ApplicationId::generate();
-        let group = vec![
-            request(app, &[1, 2], 0),
-            request(app, &[3, 4], 0),
-            request(app, &[5, 6, 7], 0),
-        ];
-        let (jobs, _) = into_jobs(group, 3);
-        let sizes: Vec<usize> = jobs.iter().map(|j| j.events.len()).collect();
-        assert_eq!(sizes, [2, 2, 3]);
-        assert_ne!(jobs[0].job_id, jobs[1].job_id);
-    }
-
-    #[tokio::test]
-    async fn a_group_stops_taking_requests_at_its_event_budget() {
-        let app = ApplicationId::generate();
-        let (sender, mut receiver) = mpsc::channel(8);
-        for n in 0..4 {
-            sender
-                .try_send(request(app, &[2 * n, 2 * n + 1], 0))
-                .expect("room");
-        }
-        let first = receiver.try_recv().expect("queued");
-        let group = gather(first, &mut receiver, 4, None).await;
-        assert_eq!(group.len(), 2, "2 + 2 events reach the budget of 4");
-        assert_eq!(receiver.try_recv().map(|r| r.events.len()).ok(), Some(2));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_lingering_group_takes_the_requests_arriving_before_its_deadline() {
-        let app = ApplicationId::generate();
-        let (sender, mut receiver) = mpsc::channel(8);
-        let later = sender.clone();
-        tokio::spawn(async move {
-            for (n, pause_ms) in [(2, 1), (3, 5)] {
-                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
-                let _ = later.send(request(app, &[n], 0)).await;
-            }
-        });
-        let first = request(app, &[1], 0);
-        let deadline = Instant::now() + Duration::from_millis(2);
-        let group = gather(first, &mut receiver, 100, Some(deadline)).await;
-        let ids: Vec<String> = group
-            .iter()
-            .flat_map(|r| &r.events)
-            .map(|e| e.event_id.to_string())
-            .collect();
-        assert_eq!(
-            ids,
-            ids_of(&[1, 2]),
-            "the request sent at 1 ms joins; the one at 6 ms waits"
-        );
-        let without = gather(request(app, &[4], 0), &mut receiver, 100, None).await;
-        assert_eq!(without.len(), 1, "nothing else is waiting, and no linger");
-        drop(sender);
-    }
-
-    fn ids_of(ns: &[u32]) -> Vec<String> {
-        ns.iter().map(|n| event(*n).event_id.to_string()).collect()
-    }
-}
+mod tests;
