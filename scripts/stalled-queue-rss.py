@@ -4,7 +4,8 @@
 Starts a private redis-server on a free port and a fresh PostgreSQL database (at $EYE_TEST_DATABASE_URL's
 server, default postgres@127.0.0.1:5432), runs the release `eye api` on them, SIGSTOPs the redis-server,
 fires REQUESTS concurrent requests of EVENTS events, samples the API's RSS, and prints what each request
-was told and how long it took. Everything it started is stopped and removed at the end.
+was told and how long it took, and how many keys Redis holds 3 s after it resumes (0: nothing refused was
+queued). Everything it started is stopped and removed at the end.
 
     cargo build --release -p eye-server
     scripts/stalled-queue-rss.py [--requests 200] [--events 1000] [--eye target/release/eye]
@@ -110,6 +111,11 @@ def main():
         wall = time.time() - started
         stop.set()
         sampler.join()
+        # Whatever the refused requests left in flight must never reach the queue once Redis resumes.
+        os.kill(redis.pid, signal.SIGCONT)
+        time.sleep(3)
+        keys = subprocess.run(["redis-cli", "-p", str(redis_port), "dbsize"], capture_output=True,
+                              text=True).stdout.strip()
         statuses = {}
         for status, retry_after, _ in results:
             statuses[(status, retry_after)] = statuses.get((status, retry_after), 0) + 1
@@ -121,6 +127,7 @@ def main():
             "answers": {f"{s} retry-after={r}": n for (s, r), n in statuses.items()},
             "answer_s_p50": round(times[len(times) // 2], 2), "answer_s_max": round(times[-1], 2),
             "all_answered_s": round(wall, 2),
+            "redis_keys_3s_after_resume": keys,
         }, indent=2))
     finally:
         os.kill(redis.pid, signal.SIGCONT)
