@@ -110,9 +110,7 @@ impl ApiError {
             Self::QueueUnavailable(_)
             | Self::StorageUnavailable(_)
             | Self::Busy(_)
-            | Self::KeyUnverifiable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | Self::KeyUnverifiable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

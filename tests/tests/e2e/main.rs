@@ -2,13 +2,12 @@
 //! default). Each test owns its database and queue name, so tests run in parallel.
 
 mod absence_backlog;
-mod auth;
-mod dead_jobs;
-mod durability;
-mod exactly_once;
 mod admission;
 mod auth;
 mod db_outage;
+mod dead_jobs;
+mod durability;
+mod exactly_once;
 mod ingest;
 mod notifications;
 mod notify_server;
