@@ -103,8 +103,9 @@ mod tests {
     }
 
     #[test]
-    fn postgres_states_that_pass_are_transient_and_refusals_are_permanent() {
+    fn codes_that_pass_are_transient_and_refusals_are_permanent() {
         let cases = [
+            // PostgreSQL SQLSTATEs
             ("08006", true),  // connection failure
             ("08P01", true),  // protocol violation on a broken link
             ("25006", true),  // read-only transaction (failover, maintenance)
@@ -119,19 +120,7 @@ mod tests {
             ("22P05", false), // untranslatable character (NUL)
             ("23505", false), // unique violation
             ("42P01", false), // undefined table
-        ];
-        for (code, transient) in cases {
-            assert_eq!(
-                classify_code(Some(code)) == Retryability::Transient,
-                transient,
-                "{code}"
-            );
-        }
-    }
-
-    #[test]
-    fn sqlite_codes_that_pass_are_transient_and_refusals_are_permanent() {
-        let cases = [
+            // SQLite result codes
             ("5", true),     // busy
             ("517", true),   // busy snapshot (extended)
             ("6", true),     // locked

@@ -123,19 +123,21 @@ async fn replay_dead_jobs(app: &TestApp) -> anyhow::Result<Value> {
     Ok(response.json().await?)
 }
 
-async fn publish_finished(app: &TestApp, schema: Value) -> anyhow::Result<()> {
+/// Publishes `schema` for the `fitness` type `name`.
+async fn publish(app: &TestApp, name: &str, schema: &Value) -> anyhow::Result<()> {
     let response = app
         .http
-        .put(format!(
-            "{}/v1/admin/event-types/fitness/training_program_finished",
-            app.base
-        ))
+        .put(format!("{}/v1/admin/event-types/fitness/{name}", app.base))
         .bearer_auth(ADMIN_TOKEN)
-        .json(&schema)
+        .json(schema)
         .send()
         .await?;
     anyhow::ensure!(response.status().is_success(), "{}", response.status());
     Ok(())
+}
+
+async fn publish_finished(app: &TestApp, schema: Value) -> anyhow::Result<()> {
+    publish(app, "training_program_finished", &schema).await
 }
 
 async fn replay_errors(app: &TestApp) -> anyhow::Result<Value> {
@@ -237,14 +239,7 @@ const FITNESS_TYPES: [&str; 4] = [
 
 async fn publish_fitness(app: &TestApp, schema: &Value) -> anyhow::Result<()> {
     for name in FITNESS_TYPES {
-        let response = app
-            .http
-            .put(format!("{}/v1/admin/event-types/fitness/{name}", app.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(schema)
-            .send()
-            .await?;
-        anyhow::ensure!(response.status().is_success(), "{}", response.status());
+        publish(app, name, schema).await?;
     }
     Ok(())
 }

@@ -153,23 +153,6 @@ async fn a_start_after_the_window_nudges_each_user_exactly_once() -> anyhow::Res
     app.stop().await
 }
 
-/// The seed's five sample events, in the app's shape.
-fn seed_sample() -> [Value; 5] {
-    [
-        json!({"user_id": "foo2", "device_id": "bar2", "type": "app_launch",
-               "time_stamp": "2021-02-28 16:22:52"}),
-        json!({"user_id": "foo1", "device_id": "bar1", "type": "training_program_started",
-               "training_program_id": "2352", "training_program_title": "7 Minutes of HIIT Training",
-               "time_stamp": "2021-02-28 16:23:25"}),
-        json!({"user_id": "foo2", "device_id": "bar2", "type": "training_program_started",
-               "training_program_id": "2352", "time_stamp": "2021-02-28 16:52:00"}),
-        json!({"user_id": "foo2", "device_id": "bar2", "type": "training_program_cancelled",
-               "training_program_id": "2352", "time_stamp": "2021-02-28 16:54:21"}),
-        json!({"user_id": "foo1", "device_id": "bar1", "type": "training_program_finished",
-               "training_program_id": "2352", "time_stamp": "2021-02-28 16:59:43"}),
-    ]
-}
-
 /// The order of `0..5` that `seed` picks (a small xorshift; the tests need no randomness crate).
 fn shuffled(seed: u64) -> Vec<usize> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -190,7 +173,7 @@ async fn send_sample(app: &TestApp, seed: u64) -> anyhow::Result<String> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let events = seed_sample();
+    let events = crate::notifications::seed_sample();
     let order = shuffled(seed);
     let sends = order.iter().map(|&i| post(app, &key, &events[i]));
     futures::future::try_join_all(sends).await?;
