@@ -29,19 +29,25 @@ pub(crate) fn seed_sample() -> Vec<Value> {
 /// `POST /v1/event`, one event at a time, in order.
 pub(crate) async fn post_each(app: &TestApp, events: &[Value]) -> anyhow::Result<()> {
     for event in events {
-        let response = app
-            .http
-            .post(format!("{}/v1/event", app.base))
-            .bearer_auth(&app.ingest_key)
-            .json(event)
-            .send()
-            .await?;
-        anyhow::ensure!(
-            response.status() == StatusCode::ACCEPTED,
-            "{}",
-            response.status()
-        );
+        post_event(app, &app.ingest_key, event).await?;
     }
+    Ok(())
+}
+
+/// `POST /v1/event` with `key`; answers once it got its 202.
+pub(crate) async fn post_event(app: &TestApp, key: &str, event: &Value) -> anyhow::Result<()> {
+    let response = app
+        .http
+        .post(format!("{}/v1/event", app.base))
+        .bearer_auth(key)
+        .json(event)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::ACCEPTED,
+        "{}",
+        response.status()
+    );
     Ok(())
 }
 

@@ -1,9 +1,9 @@
 //! Absence rules decided by the wall clock only: events that parallel jobs store out of order never
 //! produce a false nudge, and the seed's sample notifies the same in every arrival order.
 
+use crate::notifications::post_event;
 use crate::support::{Backend, Isolation, TestApp};
 use eye_server::Role;
-use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -23,23 +23,6 @@ async fn start_app() -> anyhow::Result<TestApp> {
     isolation.config.rule_lateness = LATENESS;
     isolation.config.notify_url = None;
     TestApp::start_with(isolation, Role::All).await
-}
-
-/// `POST /v1/event` in the app's shape; answers once it got its 202.
-async fn post(app: &TestApp, key: &str, event: &Value) -> anyhow::Result<()> {
-    let response = app
-        .http
-        .post(format!("{}/v1/event", app.base))
-        .bearer_auth(key)
-        .json(event)
-        .send()
-        .await?;
-    anyhow::ensure!(
-        response.status() == StatusCode::ACCEPTED,
-        "{}",
-        response.status()
-    );
-    Ok(())
 }
 
 fn fitness(user: &str, kind: &str, time: &str) -> Value {
@@ -64,7 +47,7 @@ async fn send_days(app: &TestApp, run: usize, started: &str) -> anyhow::Result<(
     let clients = (0..CLIENTS).map(|client| async move {
         for n in (client..USERS).step_by(CLIENTS) {
             for event in day(&format!("r{run}u{n}"), started) {
-                post(app, &app.ingest_key, &event).await?;
+                post_event(app, &app.ingest_key, &event).await?;
             }
         }
         anyhow::Ok(())
@@ -175,7 +158,7 @@ async fn send_sample(app: &TestApp, seed: u64) -> anyhow::Result<String> {
         .to_owned();
     let events = crate::notifications::seed_sample();
     let order = shuffled(seed);
-    let sends = order.iter().map(|&i| post(app, &key, &events[i]));
+    let sends = order.iter().map(|&i| post_event(app, &key, &events[i]));
     futures::future::try_join_all(sends).await?;
     Ok(created["id"].as_str().unwrap_or_default().to_owned())
 }
