@@ -52,6 +52,7 @@ pub fn start_rule_tasks(
         SweeperSettings {
             lateness: config.rule_lateness,
             interval: SWEEP_INTERVAL,
+            in_transit: config.ingest_deadline + config.queue_push_timeout,
         },
     )
     .with_queue(queue.clone());

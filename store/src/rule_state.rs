@@ -7,13 +7,12 @@ use crate::{EventCursor, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{Lateness, Notification, UserRuleState, due_at};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 use serde_json::Value;
-use std::collections::HashSet;
 
 /// Whose rule state: users are named by their application.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -53,7 +52,7 @@ pub struct RuleUpdate<'a> {
     /// Whose state.
     pub key: &'a UserKey,
     /// The version read; the write fails if another worker wrote since.
-    pub expected: Option<i64>,
+    pub expected: i64,
     /// The new state.
     pub state: &'a UserRuleState,
     /// The last event evaluated into it.
@@ -97,37 +96,15 @@ impl Store {
         row.map_or_else(|| Ok(StoredRuleState::default()), StoredRuleState::try_from)
     }
 
-    /// Writes the state and inserts its notifications in one transaction. `Ok(false)` when another worker
-    /// wrote the user's state since it was read: nothing was written, read again and re-evaluate.
+    /// Writes the state and inserts its notifications in one transaction, if the stored version is still
+    /// the one read. `Ok(false)` when another worker wrote the user's state since: nothing was written, read
+    /// again and re-evaluate.
+    #[tracing::instrument(skip_all, fields(user = %update.key.user_id), err)]
     pub async fn save_rule_outcome(&self, update: RuleUpdate<'_>) -> Result<bool, StoreError> {
-        let written = self
-            .save_rule_outcomes(std::slice::from_ref(&update))
-            .await?;
-        Ok(written.first().copied().unwrap_or(false))
-    }
-
-    /// Writes several users' states, each with its notifications, in one transaction. Answers, per update,
-    /// whether it was written: `false` when another worker wrote that user's state since it was read (that
-    /// user's state and notifications are left out; read again and re-evaluate).
-    #[tracing::instrument(skip_all, fields(users = updates.len()), err)]
-    pub async fn save_rule_outcomes(
-        &self,
-        updates: &[RuleUpdate<'_>],
-    ) -> Result<Vec<bool>, StoreError> {
         let txn = self.db.begin().await?;
-        let firsts: Vec<&RuleUpdate<'_>> =
-            updates.iter().filter(|u| u.expected.is_none()).collect();
-        let created = insert_states(&txn, &firsts).await?;
-        let mut written = Vec::with_capacity(updates.len());
-        for update in updates {
-            let done = match update.expected {
-                None => created.contains(&update.key.user_id),
-                Some(version) => update_state(&txn, update, version).await?,
-            };
-            if done {
-                insert_notifications(&txn, update.key, update.notifications).await?;
-            }
-            written.push(done);
+        let written = update_state(&txn, &update).await?;
+        if written {
+            insert_notifications(&txn, update.key, update.notifications).await?;
         }
         txn.commit().await?;
         Ok(written)
@@ -175,58 +152,11 @@ pub(crate) fn state_json(state: &UserRuleState) -> Result<Value, StoreError> {
     serde_json::to_value(state).map_err(|err| DbErr::Custom(err.to_string()).into())
 }
 
-/// Creates the states of users seen for the first time, in one statement; answers the users whose row
-/// this call created (another worker may have created some meanwhile).
-async fn insert_states(
-    txn: &impl ConnectionTrait,
-    firsts: &[&RuleUpdate<'_>],
-) -> Result<HashSet<String>, StoreError> {
-    use rule_states::Column as C;
-    if firsts.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let now = Utc::now();
-    let rows = firsts
-        .iter()
-        .map(|update| {
-            Ok(rule_states::ActiveModel {
-                application_id: Set(update.key.application_id.as_uuid()),
-                user_id: Set(update.key.user_id.clone()),
-                state: Set(state_json(update.state)?),
-                version: Set(1),
-                cursor_at: Set(update.cursor.map(|c| c.at)),
-                cursor_id: Set(update.cursor.map(|c| c.id)),
-                wake_at: Set(wake_at(update.state)),
-                checkpoint: Set(None),
-                checkpoint_at: Set(None),
-                checkpoint_id: Set(None),
-                updated_at: Set(now),
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let mut insert = rule_states::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([C::ApplicationId, C::UserId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .into_query();
-    insert.returning_col(C::UserId);
-    txn.query_all(&insert)
-        .await?
-        .iter()
-        .map(|row| {
-            row.try_get::<String>("", "user_id")
-                .map_err(StoreError::from)
-        })
-        .collect()
-}
-
 async fn update_state(
     txn: &impl ConnectionTrait,
     update: &RuleUpdate<'_>,
-    version: i64,
 ) -> Result<bool, StoreError> {
+    let version = update.expected;
     use rule_states::Column as C;
     let result = rule_states::Entity::update_many()
         .col_expr(C::State, Expr::value(state_json(update.state)?))

@@ -143,11 +143,6 @@ impl Processor {
         &self.store
     }
 
-    /// Judges events against the current schemas.
-    pub fn validator(&self) -> &Validator {
-        &self.validator
-    }
-
     /// Keeps the whole job in the dead-letter store, where operators list and replay it.
     async fn dead_letter(
         &self,

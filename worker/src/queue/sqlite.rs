@@ -255,7 +255,7 @@ async fn insert_job(
             .map(|d| d.as_secs())
             .unwrap_or_default()
     }) as i64;
-    let meta = serde_json::to_string(task.metadata()).unwrap_or_default();
+    let meta = serde_json::to_string(task.metadata()).map_err(backend)?;
     sqlx::query(INSERT_JOB)
         .bind(&task.args)
         .bind(id)

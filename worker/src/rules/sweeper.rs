@@ -12,10 +12,6 @@ use tokio_util::sync::CancellationToken;
 /// Users woken per sweep.
 const BATCH: u64 = 500;
 
-/// How long accepted events may take to reach the queue: a request waits at most its ingest deadline
-/// (seconds) for its push, and the watermark sees a job only once it is pushed.
-const ACCEPTED_NOT_QUEUED: TimeDelta = TimeDelta::seconds(10);
-
 /// How the sweeper runs.
 #[derive(Debug, Clone, Copy)]
 pub struct SweeperSettings {
@@ -23,6 +19,9 @@ pub struct SweeperSettings {
     pub lateness: Duration,
     /// Pause between sweeps.
     pub interval: Duration,
+    /// The longest accepted events may take to reach the queue (the ingest deadline plus the push
+    /// timeout): the queue's watermark sees a job only once it is pushed.
+    pub in_transit: Duration,
 }
 
 /// Fires due timers. Timers live in the users' stored state, so a restart loses none; firing goes through
@@ -53,6 +52,10 @@ impl Sweeper {
     pub fn with_queue(mut self, queue: Queue) -> Self {
         self.queue = Some(queue);
         self
+    }
+
+    fn in_transit(&self) -> TimeDelta {
+        TimeDelta::from_std(self.settings.in_transit).unwrap_or(TimeDelta::MAX)
     }
 
     /// Whole seconds: the rules crate's lateness granularity.
@@ -99,7 +102,7 @@ impl Sweeper {
         match queue.watermark().await {
             Ok(watermark) => watermark
                 .settled_until(now)
-                .map(|until| until - ACCEPTED_NOT_QUEUED),
+                .map(|until| until - self.in_transit()),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the queue's progress; no timer fires now");
                 None
@@ -110,6 +113,10 @@ impl Sweeper {
     async fn fire(&self, key: &UserKey, until: DateTime<Utc>) -> Result<(), StoreError> {
         loop {
             let stored = self.store.rule_state(key).await?;
+            // A user without a stored state has no timer.
+            let Some(expected) = stored.version else {
+                return Ok(());
+            };
             let outcome = fire_due_timers(
                 &stored.state.timers,
                 until,
@@ -122,7 +129,7 @@ impl Sweeper {
             state.apply(&outcome.changes);
             let update = RuleUpdate {
                 key,
-                expected: stored.version,
+                expected,
                 state: &state,
                 cursor: stored.cursor,
                 notifications: &outcome.notifications,
