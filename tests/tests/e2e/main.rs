@@ -20,6 +20,7 @@ mod queue;
 mod registry_revision;
 mod rules_arrival;
 mod sdk;
+mod sdk_outage;
 mod sent_at;
 mod slow_clients;
 mod support;
