@@ -128,8 +128,7 @@ mod tests {
 
     use super::*;
     use crate::batch::EncodedEvent;
-    use crate::error::{FieldError, Problem};
-    use crate::failure::{Failure, OnError};
+    use crate::failure::{Failure, OnError, problem_400};
 
     /// Answers 413 above `max_events`, 503 while `down_until` or `transient_first` times,
     /// 400 naming the events in `refuse`, or always `status`.
@@ -153,25 +152,7 @@ mod tests {
 
     /// A 400 the way the server words it: `events[i].user_id` for each refused position.
     fn bad_user_ids(positions: &[usize]) -> SendError {
-        let errors = positions
-            .iter()
-            .map(|i| FieldError {
-                field: format!("events[{i}].user_id"),
-                message: "must not contain control characters".into(),
-            })
-            .collect();
-        let problem = Problem {
-            kind: "about:blank".into(),
-            title: "Bad Request".into(),
-            status: 400,
-            detail: None,
-            errors,
-        };
-        SendError::Rejected {
-            status: 400,
-            problem: Some(Box::new(problem)),
-            retry_after: None,
-        }
+        problem_400(positions.iter().map(|i| format!("events[{i}].user_id")))
     }
 
     impl FakeServer {

@@ -100,31 +100,35 @@ fn event_field(path: &str) -> Option<(usize, &str)> {
     Some((index.parse().ok()?, field))
 }
 
+/// A 400 the way the server words it, with one error at each of `fields`.
+#[cfg(test)]
+pub(crate) fn problem_400(fields: impl Iterator<Item = String>) -> SendError {
+    let errors = fields
+        .map(|field| FieldError {
+            field,
+            message: "must not contain control characters".into(),
+        })
+        .collect();
+    let problem = Problem {
+        kind: "about:blank".into(),
+        title: "Bad Request".into(),
+        status: 400,
+        detail: None,
+        errors,
+    };
+    SendError::Rejected {
+        status: 400,
+        problem: Some(Box::new(problem)),
+        retry_after: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Problem;
 
     fn bad_request(fields: &[&str]) -> SendError {
-        let errors = fields
-            .iter()
-            .map(|field| FieldError {
-                field: (*field).to_owned(),
-                message: "bad".into(),
-            })
-            .collect();
-        let problem = Problem {
-            kind: "about:blank".into(),
-            title: "Bad Request".into(),
-            status: 400,
-            detail: None,
-            errors,
-        };
-        SendError::Rejected {
-            status: 400,
-            problem: Some(Box::new(problem)),
-            retry_after: None,
-        }
+        problem_400(fields.iter().map(|field| (*field).to_owned()))
     }
 
     #[test]
