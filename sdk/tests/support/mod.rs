@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
+use eye_sdk::{Client, ClientBuilder, Event};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -18,6 +20,31 @@ use tokio::task::JoinHandle;
 
 /// The ingest key the server accepts.
 pub const KEY: &str = "test-key";
+
+/// How long a test lets `shutdown` take.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A client with fast retries, so faults cost milliseconds.
+pub fn client_for(server: &TestServer) -> ClientBuilder {
+    Client::builder(&server.url, KEY)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(10))
+}
+
+pub fn event(session: usize, n: usize) -> Event {
+    Event::new(format!("session-{session}"), "test", "tick").data(json!({ "n": n }))
+}
+
+/// Polls `condition` for up to 30 s.
+pub async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..3000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 30 s");
+}
 
 /// Faults injected in this order: dropped connections, then error answers, then per request.
 #[derive(Debug, Clone)]
