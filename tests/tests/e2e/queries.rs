@@ -2,6 +2,7 @@
 //! sessions and counts, on PostgreSQL + Redis and on the embedded default.
 
 mod access;
+mod errors;
 mod notifications;
 mod plans;
 mod sessions;
