@@ -239,7 +239,8 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
             ttl: config.auth_cache_ttl,
             stale_for: config.auth_stale_for,
             lookup_timeout: config.auth_lookup_timeout,
-        }),
+        })
+        .with_metrics(metrics.clone()),
         metrics,
         registry,
         admin_token: config.admin_token.clone(),

@@ -3,6 +3,7 @@
 
 mod access;
 mod errors;
+mod key_cache;
 mod notifications;
 mod plans;
 mod sessions;
