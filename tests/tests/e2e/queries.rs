@@ -136,6 +136,21 @@ impl Fixture {
     }
 }
 
+/// `GET path` with the admin token, continued at `cursor` (a `next_cursor`); it must answer 200.
+pub async fn admin_page(app: &TestApp, path: &str, cursor: Option<&str>) -> anyhow::Result<Value> {
+    let mut url = format!("{}{path}", app.base);
+    if let Some(cursor) = cursor {
+        url.push_str(&format!("&cursor={cursor}"));
+    }
+    let response = app.http.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::OK,
+        "{path}: {}",
+        response.status()
+    );
+    Ok(response.json().await?)
+}
+
 fn labels_of(page: &Value) -> Vec<String> {
     let events = page["events"].as_array().cloned().unwrap_or_default();
     events

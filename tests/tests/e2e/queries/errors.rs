@@ -1,7 +1,8 @@
 //! `GET /v1/errors` pages: rows this version cannot read are passed over before a page is cut, so they
 //! never shorten a page nor end the paging early.
 
-use crate::support::{ADMIN_TOKEN, Backend, TestApp};
+use super::admin_page;
+use crate::support::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -39,13 +40,7 @@ async fn error_pages(backend: Backend) -> anyhow::Result<()> {
     spoil(&app, "category = NULL", 2, 1).await?;
     let (mut seen, mut sizes, mut cursor) = (HashSet::new(), Vec::new(), None::<String>);
     loop {
-        let mut url = format!("{}/v1/errors?limit=2", app.base);
-        if let Some(cursor) = &cursor {
-            url.push_str(&format!("&cursor={cursor}"));
-        }
-        let response = app.http.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
-        assert_eq!(response.status(), StatusCode::OK);
-        let page: Value = response.json().await?;
+        let page = admin_page(&app, "/v1/errors?limit=2", cursor.as_deref()).await?;
         let errors = page["errors"].as_array().cloned().unwrap_or_default();
         sizes.push(errors.len());
         for error in errors {

@@ -1,6 +1,7 @@
 //! `GET /v1/notifications` pages: newest first, keyset-paginated by `(created_at, id)`.
 
-use crate::support::{ADMIN_TOKEN, Backend, TestApp};
+use super::admin_page;
+use crate::support::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -33,19 +34,6 @@ fn users(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
-async fn page(app: &TestApp, cursor: Option<&str>) -> anyhow::Result<Value> {
-    let mut url = format!(
-        "{}/v1/notifications?rule=daily_training_dose&limit=3",
-        app.base
-    );
-    if let Some(cursor) = cursor {
-        url.push_str(&format!("&cursor={cursor}"));
-    }
-    let response = app.http.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
-    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
-    Ok(response.json().await?)
-}
-
 async fn notification_pages(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start(backend).await?;
     let count = "SELECT COUNT(*) FROM notifications";
@@ -55,7 +43,8 @@ async fn notification_pages(backend: Backend) -> anyhow::Result<()> {
     }
     let (mut seen, mut order, mut cursor) = (HashMap::new(), Vec::new(), None::<String>);
     for round in 0.. {
-        let page = page(&app, cursor.as_deref()).await?;
+        let path = "/v1/notifications?rule=daily_training_dose&limit=3";
+        let page = admin_page(&app, path, cursor.as_deref()).await?;
         for n in page["notifications"]
             .as_array()
             .cloned()

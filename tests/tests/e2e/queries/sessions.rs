@@ -1,6 +1,6 @@
 //! Sessions, a session's events, and counts over time.
 
-use super::Fixture;
+use super::{Fixture, admin_page};
 use crate::support::{ADMIN_TOKEN, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -152,13 +152,7 @@ async fn sessions_session_events_and_counts_over_time_embedded() -> anyhow::Resu
 
 /// The session ids of a page of sessions and its cursor.
 async fn session_page(app: &TestApp, cursor: Option<&str>) -> anyhow::Result<(Vec<String>, Value)> {
-    let mut url = format!("{}/v1/sessions?limit=2", app.base);
-    if let Some(cursor) = cursor {
-        url.push_str(&format!("&cursor={cursor}"));
-    }
-    let response = app.http.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
-    anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
-    let page: Value = response.json().await?;
+    let page = admin_page(app, "/v1/sessions?limit=2", cursor).await?;
     let sessions = page["sessions"].as_array().cloned().unwrap_or_default();
     let ids = sessions
         .iter()
