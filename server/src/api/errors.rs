@@ -225,17 +225,14 @@ impl ErrorsApi {
         filter.before_id = cursor.0.as_deref().map(decode_cursor).transpose()?;
         filter.applications = auth.0.application_ids();
         let limit = limit.0.unwrap_or(100);
-        let errors = state
+        let page = state
             .store()
-            .ingest_errors(&filter, limit)
+            .ingest_error_page(&filter, limit)
             .await
             .map_err(ApiError::internal)?;
-        let next_cursor = (errors.len() as u64 == limit)
-            .then(|| errors.last().map(|e| encode_cursor(e.id)))
-            .flatten();
         Ok(Json(ErrorsPage {
-            errors: errors.into_iter().map(out).collect(),
-            next_cursor,
+            errors: page.items.into_iter().map(out).collect(),
+            next_cursor: page.next.map(encode_cursor),
         }))
     }
 

@@ -22,8 +22,11 @@ pub mod read_keys;
 pub mod wire;
 
 use crate::state::AppState;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::http::Method;
+use poem::web::Redirect;
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
+use std::sync::Arc;
 
 /// Every documented operation (`MergePaths`: `/v1/events` is served by two APIs, POST and GET).
 pub type Apis = merge::MergePaths<(
@@ -74,6 +77,15 @@ pub fn ops_routes(state: AppState) -> impl Endpoint {
         .catch_all_error(problem::catch_all)
 }
 
+/// `GET /` itself: someone who opens the service's address lands on its documentation. (A route of its
+/// own cannot take `/`: the API is nested there and its wildcard answers first.)
+async fn docs_at_root<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    if req.uri().path() == "/" && req.method() == Method::GET {
+        return Ok(Redirect::see_other("/docs").into_response());
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
 /// The routes: the API at `/`, Swagger UI at `/docs`, the spec at `/openapi.json`.
 pub fn routes(state: AppState) -> impl Endpoint {
     let api = openapi();
@@ -83,6 +95,7 @@ pub fn routes(state: AppState) -> impl Endpoint {
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
+        .around(docs_at_root)
         .data(state)
         .catch_all_error(problem::catch_all)
 }

@@ -1,10 +1,11 @@
 //! The notifications the rules decided, with their delivery status (admin token).
 
-use crate::api::problem::ApiError;
+use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::check_order;
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
+use eye_store::queries::NotificationCursor;
 use eye_store::{NotificationFilter, NotificationRecord, NotificationStatus};
 use poem::web::Data;
 use poem_openapi::param::Query;
@@ -110,6 +111,15 @@ impl From<NotificationRecord> for NotificationOut {
 pub struct NotificationsPage {
     /// The notifications.
     pub notifications: Vec<NotificationOut>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<NotificationCursor>, ApiError> {
+    cursor
+        .map(NotificationCursor::decode)
+        .transpose()
+        .map_err(|err| ApiError::Invalid(vec![FieldError::new("cursor", err.to_string())]))
 }
 
 #[OpenApi(tag = "NotificationTags::Notifications")]
@@ -117,7 +127,9 @@ impl NotificationsApi {
     /// List notifications, newest first
     ///
     /// Every parameter narrows the list; `from` (included) and `to` (excluded) bound `created_at`. Takes a
-    /// read key (which sees only its applications' notifications) or the admin token.
+    /// read key (which sees only its applications' notifications) or the admin token. Pages are
+    /// keyset-paginated by `(created_at, id)`, which never change: pass `next_cursor` back as `cursor` (with
+    /// the same filters) until it is `null`; nothing that existed when paging started is skipped or repeated.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/v1/notifications",
@@ -134,6 +146,7 @@ impl NotificationsApi {
         from: Query<Option<DateTime<Utc>>>,
         to: Query<Option<DateTime<Utc>>>,
         #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
+        cursor: Query<Option<String>>,
     ) -> Result<Json<NotificationsPage>, ApiError> {
         check_order(from.0, to.0)?;
         let applications = auth
@@ -147,15 +160,17 @@ impl NotificationsApi {
             status: status.0.map(NotificationStatus::from),
             from: from.0,
             to: to.0,
+            after: decode_cursor(cursor.0.as_deref())?,
             limit: limit.0.unwrap_or(100),
         };
-        let found = state
+        let page = state
             .store()
-            .list_notifications(&filter)
+            .notification_page(&filter)
             .await
             .map_err(ApiError::internal)?;
         Ok(Json(NotificationsPage {
-            notifications: found.into_iter().map(NotificationOut::from).collect(),
+            notifications: page.items.into_iter().map(NotificationOut::from).collect(),
+            next_cursor: page.next.map(|cursor| cursor.encode()),
         }))
     }
 }

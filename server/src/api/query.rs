@@ -109,7 +109,10 @@ impl QueryApi {
 
     /// Query sessions
     ///
-    /// Sessions that started (first event) in `[from, to)`, ordered by start, with their event counts.
+    /// Sessions whose first event lies in `[from, to)`, with their event counts, in key order
+    /// (`application_id`, `session_id`): a key never changes, so paging with `next_cursor` lists every
+    /// session that exists when it starts exactly once, even when late events move a session's
+    /// `first_seen` meanwhile (`from`/`to` see `first_seen` as it is when each page is read).
     #[oai(path = "/v1/sessions", method = "get", operation_id = "query_sessions")]
     #[allow(clippy::too_many_arguments)]
     async fn query_sessions(

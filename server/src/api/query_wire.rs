@@ -55,7 +55,7 @@ pub struct SessionOut {
     pub event_count: i64,
 }
 
-/// One page of sessions, ordered by when they started.
+/// One page of sessions, in key order (`application_id`, `session_id`).
 #[derive(Debug, Clone, Object)]
 pub struct SessionPage {
     /// The sessions.

@@ -17,6 +17,7 @@ mod private_redis;
 mod proxy;
 mod queries;
 mod queue;
+mod readme;
 mod registry_revision;
 mod rules_arrival;
 mod sdk;
