@@ -1,6 +1,7 @@
 //! The event-type registry (admin token): publishing, listing and retiring payload schemas.
 
 use crate::api::auth::AdminToken;
+use crate::api::params::{Param, Required, Text};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -10,8 +11,11 @@ use eye_validation::CompiledSchema;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde_json::Value;
+use std::borrow::Cow;
 
 #[derive(Tags)]
 enum RegistryTags {
@@ -48,6 +52,64 @@ pub struct EventTypeOut {
     pub schema: Value,
 }
 
+/// A JSON Schema (draft 2020-12) object for the `data` of one event type.
+#[derive(Debug)]
+pub struct SchemaIn(Value);
+
+impl Type for SchemaIn {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "JsonSchema".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("A JSON Schema (draft 2020-12) object for the events' `data`."),
+            example: Some(pageview_schema()),
+            ..MetaSchema::new("object")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for SchemaIn {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(value @ Value::Object(_)) => Ok(Self(value)),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+impl ToJSON for SchemaIn {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}
+
+/// The seeds' `page interaction / pageview` payload: a host and a path.
+fn pageview_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["host", "path"],
+        "properties": {
+            "host": {"type": "string", "minLength": 1},
+            "path": {"type": "string", "pattern": "^/"}
+        },
+        "additionalProperties": false
+    })
+}
+
 #[derive(ApiResponse)]
 enum PublishResponse {
     /// The type is new: its first version.
@@ -65,10 +127,22 @@ enum RetireResponse {
     Retired,
 }
 
-fn event_type(category: String, name: String) -> Result<EventType, ApiError> {
-    let category =
-        Category::parse(category).map_err(|e| FieldError::new("category", e.to_string()));
-    let name = EventName::parse(name).map_err(|e| FieldError::new("name", e.to_string()));
+#[derive(ApiResponse)]
+enum EventTypeList {
+    /// The live event types, each with its current schema.
+    #[oai(status = 200)]
+    Live(Json<Vec<EventTypeOut>>),
+}
+
+/// A category or name in the path, parsed by `event_type` so that a bad one is named. (Spelled out as
+/// `Path<Param<Text64>>` in the handlers: poem-openapi recognises path parameters by the `Path` name.)
+type Text64 = Required<Text<64>>;
+
+fn event_type(category: Param<Text64>, name: Param<Text64>) -> Result<EventType, ApiError> {
+    let category = Category::parse(category.into_text().unwrap_or_default())
+        .map_err(|e| FieldError::new("category", e.to_string()));
+    let name = EventName::parse(name.into_text().unwrap_or_default())
+        .map_err(|e| FieldError::new("name", e.to_string()));
     match (category, name) {
         (Ok(category), Ok(name)) => Ok(EventType { category, name }),
         (category, name) => Err(ApiError::Invalid(
@@ -92,11 +166,12 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-        category: Path<String>,
-        name: Path<String>,
-        schema: Json<Value>,
+        category: Path<Param<Text64>>,
+        name: Path<Param<Text64>>,
+        schema: Json<SchemaIn>,
     ) -> Result<PublishResponse, ApiError> {
         let event_type = event_type(category.0, name.0)?;
+        let schema = Json(schema.0.0);
         CompiledSchema::compile(&schema.0).map_err(|err| {
             ApiError::Invalid(vec![FieldError::new(
                 format!("schema{}", err.pointer),
@@ -129,13 +204,13 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-    ) -> Result<Json<Vec<EventTypeOut>>, ApiError> {
+    ) -> Result<EventTypeList, ApiError> {
         let schemas = state
             .store()
             .current_schemas()
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(
+        Ok(EventTypeList::Live(Json(
             schemas
                 .into_iter()
                 .map(|s| EventTypeOut {
@@ -146,7 +221,7 @@ impl EventTypesApi {
                     schema: s.schema,
                 })
                 .collect(),
-        ))
+        )))
     }
 
     /// Retire an event type
@@ -159,8 +234,8 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-        category: Path<String>,
-        name: Path<String>,
+        category: Path<Param<Text64>>,
+        name: Path<Param<Text64>>,
     ) -> Result<RetireResponse, ApiError> {
         let event_type = event_type(category.0, name.0)?;
         let retired = state
