@@ -85,9 +85,23 @@ impl Type for SchemaIn {
 impl ParseFromJSON for SchemaIn {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
         match value {
+            // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
+            Some(value) if has_nul(&value) => Err(ParseError::custom(
+                "must not contain NUL characters (\\u0000)",
+            )),
             Some(value @ Value::Object(_)) => Ok(Self(value)),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
+    }
+}
+
+/// Whether any key or string in `value` holds a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
     }
 }
 
@@ -155,8 +169,9 @@ fn event_type(category: Param<Text64>, name: Param<Text64>) -> Result<EventType,
 impl EventTypesApi {
     /// Publish a schema for an event type
     ///
-    /// The body is a JSON Schema (draft 2020-12) for the `data` of events of this type. Workers pick up the
-    /// new version within a second, without a restart; events record the version they passed.
+    /// The body is a JSON Schema (draft 2020-12) object for the `data` of events of this type (400 when it
+    /// does not compile, or holds a NUL character). Workers pick up the new version within a second,
+    /// without a restart; events record the version they passed.
     #[oai(
         path = "/v1/admin/event-types/:category/:name",
         method = "put",
@@ -249,6 +264,28 @@ impl EventTypesApi {
             Err(ApiError::NotFound(format!(
                 "no live event type {event_type}"
             )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_schema_is_a_json_object_without_nul_characters() {
+        assert!(SchemaIn::parse_from_json(Some(pageview_schema())).is_ok());
+        for refused in [
+            json!(true),
+            json!([]),
+            json!({"properties": {"a\u{0}": {}}}),
+            json!({"enum": [["\u{0}"]]}),
+        ] {
+            assert!(
+                SchemaIn::parse_from_json(Some(refused.clone())).is_err(),
+                "{refused}"
+            );
         }
     }
 }

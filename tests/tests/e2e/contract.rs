@@ -92,7 +92,7 @@ async fn every_answer_conforms_to_the_spec() -> anyhow::Result<()> {
         .arg(root().join("tests/contract/schemathesis.toml"))
         .arg("run")
         .arg(root().join("openapi/openapi.json"))
-        .args(["--url", &app.base])
+        .args(["--url", &app.base, "--checks", "all"])
         .env("EYE_CONTRACT_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("EYE_CONTRACT_INGEST_KEY", &app.ingest_key)
         .env("NO_COLOR", "1"))
@@ -100,5 +100,128 @@ async fn every_answer_conforms_to_the_spec() -> anyhow::Result<()> {
     app.stop().await?;
     let stdout = String::from_utf8_lossy(&checked?.stdout).into_owned();
     println!("{stdout}");
+    Ok(())
+}
+
+/// One request and the status it must get.
+struct Case {
+    method: reqwest::Method,
+    path: &'static str,
+    body: Option<serde_json::Value>,
+}
+
+fn get(path: &'static str) -> Case {
+    Case {
+        method: reqwest::Method::GET,
+        path,
+        body: None,
+    }
+}
+
+fn post(path: &'static str, body: serde_json::Value) -> Case {
+    Case {
+        method: reqwest::Method::POST,
+        path,
+        body: Some(body),
+    }
+}
+
+/// What schemathesis found on the first spec (issue 13): each is now a 400 problem naming the field.
+async fn found_cases_are_refused(app: &TestApp) -> anyhow::Result<()> {
+    use serde_json::json;
+    let cases = [
+        (get("/v1/errors?category=%00"), "category"),
+        (get("/v1/notifications?user_id=%00"), "user_id"),
+        (get("/v1/notifications?rule=%00"), "rule"),
+        (get("/v1/events?name=%00"), "name"),
+        (
+            post("/v1/admin/applications", json!({"name": "a\u{0}b"})),
+            "",
+        ),
+        (
+            post("/v1/admin/applications", json!({"name": 1.72e156})),
+            "",
+        ),
+        (post("/v1/admin/read-keys", json!({"name": "\u{0}"})), ""),
+    ];
+    for (case, field) in cases {
+        let mut request = app
+            .http
+            .request(case.method.clone(), format!("{}{}", app.base, case.path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = &case.body {
+            request = request.json(body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let problem: serde_json::Value = response.json().await?;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::BAD_REQUEST,
+            "{} {problem}",
+            case.path
+        );
+        if !field.is_empty() {
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn nul_bytes_and_non_string_names_are_refused_with_400() -> anyhow::Result<()> {
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let checked = found_cases_are_refused(&app).await;
+    app.stop().await?;
+    checked
+}
+
+#[tokio::test]
+async fn an_unsupported_method_is_answered_405_with_the_allowed_ones() -> anyhow::Result<()> {
+    let app = TestApp::start(Backend::Embedded).await?;
+    let trace = reqwest::Method::from_bytes(b"TRACE")?;
+    let answers = [
+        (trace, "/v1/events", "GET, POST, HEAD"),
+        (reqwest::Method::PUT, "/v1/admin/read-keys/42", "DELETE"),
+    ];
+    let mut seen = Vec::new();
+    for (method, path, _) in &answers {
+        let response = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.base))
+            .send()
+            .await?;
+        let allow = response.headers().get("allow").cloned();
+        seen.push((response.status(), allow));
+    }
+    app.stop().await?;
+    for ((status, allow), (_, path, expected)) in seen.into_iter().zip(answers) {
+        assert_eq!(status, reqwest::StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(allow.as_ref().and_then(|v| v.to_str().ok()), Some(expected));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn swagger_uis_try_it_out_example_is_accepted_as_it_stands() -> anyhow::Result<()> {
+    let app = TestApp::start(Backend::Embedded).await?;
+    let spec: serde_json::Value = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let example = spec["components"]["schemas"]["EventsIn"]["example"].clone();
+    let response = app
+        .http
+        .post(format!("{}/v1/events", app.base))
+        .bearer_auth(&app.ingest_key)
+        .json(&example)
+        .send()
+        .await?;
+    let status = response.status();
+    app.stop().await?;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{example}");
     Ok(())
 }
