@@ -111,10 +111,11 @@ pub struct DeadJobDetail {
 
 /// Which dead jobs to replay.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DeadJobsToReplay {
     /// These jobs, whatever their status (at most 100). Absent: every job not replayed yet, oldest first,
     /// up to 100 per call.
-    #[oai(nullable, validator(max_items = 100))]
+    #[oai(nullable, skip_serializing_if_is_none, validator(max_items = 100))]
     pub job_ids: Option<Vec<Uuid>>,
 }
 

@@ -1,7 +1,7 @@
 //! The event-type registry (admin token): publishing, listing and retiring payload schemas.
 
 use crate::api::auth::AdminToken;
-use crate::api::params::{Param, Required, Text};
+use crate::api::params::{Documentation, Documented, Param, Required, Text};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -11,11 +11,9 @@ use eye_validation::CompiledSchema;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::registry::MetaSchema;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde_json::Value;
-use std::borrow::Cow;
 
 #[derive(Tags)]
 enum RegistryTags {
@@ -53,47 +51,29 @@ pub struct EventTypeOut {
 }
 
 /// A JSON Schema (draft 2020-12) object for the `data` of one event type.
-#[derive(Debug)]
-pub struct SchemaIn(Value);
+pub struct JsonSchemaObject;
 
-impl Type for SchemaIn {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "JsonSchema".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
+impl Documentation for JsonSchemaObject {
+    fn schema() -> MetaSchema {
+        MetaSchema {
             description: Some("A JSON Schema (draft 2020-12) object for the events' `data`."),
             example: Some(pageview_schema()),
             ..MetaSchema::new("object")
-        }))
+        }
     }
 
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromJSON for SchemaIn {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+    fn check(value: &Value) -> Result<(), String> {
         match value {
             // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
-            Some(value) if has_nul(&value) => Err(ParseError::custom(
-                "must not contain NUL characters (\\u0000)",
-            )),
-            Some(value @ Value::Object(_)) => Ok(Self(value)),
-            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+            _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
+            Value::Object(_) => Ok(()),
+            _ => Err("must be a JSON object".to_owned()),
         }
     }
 }
+
+/// The body of `PUT /v1/admin/event-types/{category}/{name}`.
+type SchemaIn = Documented<JsonSchemaObject>;
 
 /// Whether any key or string in `value` holds a NUL character.
 fn has_nul(value: &Value) -> bool {
@@ -102,12 +82,6 @@ fn has_nul(value: &Value) -> bool {
         Value::Array(items) => items.iter().any(has_nul),
         Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
         _ => false,
-    }
-}
-
-impl ToJSON for SchemaIn {
-    fn to_json(&self) -> Option<Value> {
-        Some(self.0.clone())
     }
 }
 
@@ -186,7 +160,7 @@ impl EventTypesApi {
         schema: Json<SchemaIn>,
     ) -> Result<PublishResponse, ApiError> {
         let event_type = event_type(category.0, name.0)?;
-        let schema = Json(schema.0.0);
+        let schema = Json(schema.0.into_value());
         CompiledSchema::compile(&schema.0).map_err(|err| {
             ApiError::Invalid(vec![FieldError::new(
                 format!("schema{}", err.pointer),
@@ -271,6 +245,7 @@ impl EventTypesApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use poem_openapi::types::ParseFromJSON;
     use serde_json::json;
 
     #[test]

@@ -2,6 +2,7 @@
 //! requests the server accepts as they stand and readers see realistic answers.
 
 use crate::api::admin::{ApplicationCreated, NewApplication};
+use crate::api::dead_jobs::DeadJobsToReplay;
 use crate::api::errors::{ErrorOut, ErrorsPage};
 use crate::api::notifications::{NotificationOut, NotificationsPage, Status};
 use crate::api::params::{Text, Timestamp};
@@ -20,7 +21,7 @@ const SESSION: &str = "e2085be5-9137-4e4e-80b5-f1ffddc25423";
 const TIMESTAMP: &str = "2021-01-01 09:15:27.243860";
 const APPLICATION: Uuid = Uuid::from_u128(0x0193_7a6e_5c1f_7d2a_9b3e_4f5a_6b7c_8d9e);
 const EVENT: Uuid = Uuid::from_u128(0x0193_7a6e_6d20_7e3b_8c4f_5a6b_7c8d_9eaf);
-const USER: &str = "a3f1c2d4";
+const USER: &str = "foo1";
 
 fn at(second: u32, micros: i64) -> DateTime<Utc> {
     let start = Utc.with_ymd_and_hms(2021, 1, 1, 9, 15, second).single();
@@ -39,7 +40,7 @@ fn seed_event(name: &str, category: &str, data: Value) -> EventIn {
         category: text(category),
         name: text(name),
         data: Some(data),
-        timestamp: Timestamp(TIMESTAMP.to_owned()),
+        timestamp: Timestamp::trusted(TIMESTAMP),
         sent_at: None,
         user_id: None,
         device_id: None,
@@ -164,10 +165,12 @@ impl Example for NotificationsPage {
         let notification = NotificationOut {
             id: Uuid::from_u128(0x0193_7a6e_7e31_7f4c_9d5a_6b7c_8d9e_afb0),
             application_id: APPLICATION,
-            rule: "program_finished".to_owned(),
+            rule: "daily_training_dose".to_owned(),
             user_id: USER.to_owned(),
-            message: "Well done: you finished your training program in 31 minutes!".to_owned(),
-            occasion: format!("program_finished:{USER}:{EVENT}"),
+            message: "Congratulations on your daily training dose! You trained 36 minutes in 7 \
+                      Minutes of HIIT Training."
+                .to_owned(),
+            occasion: format!("daily_training_dose:{USER}:{EVENT}"),
             triggered_at: at(27, 243_860),
             status: Status::Delivered,
             attempts: 1,
@@ -177,6 +180,16 @@ impl Example for NotificationsPage {
         };
         Self {
             notifications: vec![notification],
+        }
+    }
+}
+
+impl Example for DeadJobsToReplay {
+    fn example() -> Self {
+        Self {
+            job_ids: Some(vec![Uuid::from_u128(
+                0x0193_7a6e_9a53_7b6e_9f7c_8d9e_afb0_c1d2,
+            )]),
         }
     }
 }

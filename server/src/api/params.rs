@@ -240,24 +240,41 @@ impl<const MAX: usize> ToJSON for Text<MAX> {
     }
 }
 
-/// An event timestamp as sent (documentation and examples only: events are parsed by `wire`).
-#[derive(Debug, Clone)]
-pub struct Timestamp(pub String);
+/// What a [`Documented`] value is: its schema, and the check that parsing applies.
+pub trait Documentation: Send + Sync {
+    /// The documented schema.
+    fn schema() -> MetaSchema;
+    /// Why `value` is refused, if it is.
+    fn check(value: &Value) -> Result<(), String>;
+}
 
-impl Type for Timestamp {
+/// A JSON value documented (and checked) as `D` says: for bodies the handler reads as plain JSON.
+#[derive(Debug, Clone)]
+pub struct Documented<D>(Value, PhantomData<D>);
+
+impl<D> Documented<D> {
+    /// A value known to pass the check (the spec's examples, which a test parses).
+    pub(crate) fn trusted(value: impl Into<Value>) -> Self {
+        Self(value.into(), PhantomData)
+    }
+
+    /// The JSON value.
+    pub fn into_value(self) -> Value {
+        self.0
+    }
+}
+
+impl<D: Documentation> Type for Documented<D> {
     const IS_REQUIRED: bool = true;
     type RawValueType = Self;
     type RawElementValueType = Self;
 
     fn name() -> Cow<'static, str> {
-        "timestamp".into()
+        D::schema().ty.into()
     }
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            pattern: Some(TIMESTAMP_PATTERN.to_owned()),
-            ..MetaSchema::new("string")
-        }))
+        MetaSchemaRef::Inline(Box::new(D::schema()))
     }
 
     fn as_raw_value(&self) -> Option<&Self> {
@@ -269,20 +286,42 @@ impl Type for Timestamp {
     }
 }
 
-impl ParseFromJSON for Timestamp {
+impl<D: Documentation> ParseFromJSON for Documented<D> {
     fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let value = value.unwrap_or_default();
+        D::check(&value).map_err(ParseError::custom)?;
+        Ok(Self(value, PhantomData))
+    }
+}
+
+impl<D: Documentation> ToJSON for Documented<D> {
+    fn to_json(&self) -> Option<Value> {
+        Some(self.0.clone())
+    }
+}
+
+/// An event timestamp as sent (its schema; events themselves are parsed by `wire`).
+#[derive(Debug, Clone)]
+pub struct TimestampText;
+
+impl Documentation for TimestampText {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            pattern: Some(TIMESTAMP_PATTERN.to_owned()),
+            ..MetaSchema::new("string")
+        }
+    }
+
+    fn check(value: &Value) -> Result<(), String> {
         match value {
-            Some(Value::String(text)) => Ok(Self(text)),
-            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+            Value::String(_) => Ok(()),
+            _ => Err("must be a string".to_owned()),
         }
     }
 }
 
-impl ToJSON for Timestamp {
-    fn to_json(&self) -> Option<Value> {
-        Some(Value::String(self.0.clone()))
-    }
-}
+/// An event timestamp as sent.
+pub type Timestamp = Documented<TimestampText>;
 
 #[cfg(test)]
 mod tests {
