@@ -84,7 +84,7 @@ pub fn ops_routes(state: AppState) -> impl Endpoint {
 pub fn routes(state: AppState) -> impl Endpoint {
     let document = spec::spec();
     let allowed = AllowedMethods::from_spec(&document);
-    let docs_html = spec::swagger_ui_html();
+    let docs_html = spec::swagger_ui_html(&document);
     let docs = make_sync(move |_| Html(docs_html.clone()));
     let spec = make_sync(move |_| {
         Response::builder()
