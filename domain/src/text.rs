@@ -22,7 +22,8 @@ pub enum TextError {
     ControlCharacter,
 }
 
-fn check_bounded(value: &str, max: usize) -> Result<(), TextError> {
+/// The rule every bounded text follows: not blank, at most `max` characters, no control characters.
+pub fn check_bounded(value: &str, max: usize) -> Result<(), TextError> {
     if value.trim().is_empty() {
         return Err(TextError::Empty);
     }

@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Api => run(&cli.config, Role::Api).await,
         Command::Worker => run(&cli.config, Role::Worker).await,
         Command::Migrate => migrate(&cli.config).await,
-        Command::Openapi => print(&eye_server::api::openapi().spec()),
+        Command::Openapi => print(&eye_server::api::spec::spec()),
         Command::Apps {
             command: AppsCommand::Create { name },
         } => create_app(&cli.config, &name).await,
