@@ -5,11 +5,14 @@ pub mod admission;
 pub mod auth;
 mod body;
 pub mod dead_jobs;
+pub mod erasure;
 pub mod errors;
 pub mod event_types;
+pub mod export;
 pub mod health;
 pub mod ingest;
 pub mod legacy;
+mod lifecycle_tags;
 pub mod merge;
 pub mod notifications;
 mod optional_body;
@@ -36,6 +39,8 @@ pub type Apis = merge::MergePaths<(
     query::QueryApi,
     read_keys::ReadKeysApi,
     dead_jobs::DeadJobsApi,
+    export::ExportApi,
+    erasure::ErasureApi,
 )>;
 
 /// The OpenAPI service (also used to print the spec without a server).
@@ -51,6 +56,8 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             query::QueryApi,
             read_keys::ReadKeysApi,
             dead_jobs::DeadJobsApi,
+            export::ExportApi,
+            erasure::ErasureApi,
         )),
         "The Eye",
         env!("CARGO_PKG_VERSION"),
