@@ -3,8 +3,9 @@
 //! user's events from before the erasure never come back, new ones are stored.
 
 use crate::notifications::{post_each, seed_sample};
-use crate::support::{ADMIN_TOKEN, Backend, TestApp};
+use crate::support::{ADMIN_TOKEN, Backend, Isolation, TestApp};
 use chrono::{Duration as TimeDelta, Utc};
+use eye_server::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -146,4 +147,44 @@ async fn erasing_a_user_removes_their_data_records_it_and_withholds_their_old_ev
 async fn erasing_a_user_removes_their_data_records_it_and_withholds_their_old_events_embedded()
 -> anyhow::Result<()> {
     erasure_removes_a_users_data(Backend::Embedded).await
+}
+
+/// Events accepted while no worker runs wait in the queue; the user is erased meanwhile. Once a worker
+/// takes the job, the erased user's event is withheld and the other user's, in the same job, is stored.
+async fn events_queued_at_the_erasure_are_withheld(backend: Backend) -> anyhow::Result<()> {
+    let isolation = Isolation::new(backend).await?;
+    let config = isolation.config.clone();
+    let app = TestApp::start_with(isolation, Role::Api).await?;
+    post(
+        &app,
+        json!([
+            pageview("foo1", "s", "2021-02-28T16:00:00Z", Some("/")),
+            pageview("foo2", "s", "2021-02-28T16:01:00Z", Some("/")),
+        ]),
+    )
+    .await?;
+    let response = erase(&app, &app.application_id, "foo1", Some(ADMIN_TOKEN)).await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await?;
+    assert_eq!(report["events"], json!(0), "nothing stored yet: {report}");
+
+    let worker = eye_server::start(&config, Role::Worker).await?;
+    app.wait_for_count("SELECT COUNT(*) FROM events WHERE user_id = 'foo2'", 1)
+        .await?;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 1);
+    assert_eq!(app.count("SELECT event_count FROM sessions").await?, 1);
+    worker.stop().await;
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_event_of_an_erased_user_is_withheld_when_processed_on_postgres()
+-> anyhow::Result<()> {
+    events_queued_at_the_erasure_are_withheld(Backend::PostgresRedis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_event_of_an_erased_user_is_withheld_when_processed_embedded() -> anyhow::Result<()>
+{
+    events_queued_at_the_erasure_are_withheld(Backend::Embedded).await
 }
