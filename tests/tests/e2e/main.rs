@@ -9,6 +9,7 @@ mod dead_jobs;
 mod durability;
 mod exactly_once;
 mod ingest;
+mod lifecycle_bench;
 mod lifecycle_erasure;
 mod lifecycle_export;
 mod lifecycle_retention;
