@@ -88,15 +88,12 @@ pub(super) async fn adjust_sessions(
     let entries: Vec<(&(Uuid, String), &i64)> = removed.iter().collect();
     let mut changes = SessionChanges::default();
     for chunk in entries.chunks(SESSIONS_PER_STATEMENT) {
-        txn.execute_raw(subtract_counts(txn, chunk)).await?;
-        changes.removed += txn
-            .execute_raw(delete_empty(txn, chunk))
-            .await?
-            .rows_affected();
-        changes.adjusted += txn
-            .execute_raw(reread_times(txn, chunk))
-            .await?
-            .rows_affected();
+        let statement = |with_counts, sql| over_chunk(txn, chunk, with_counts, sql);
+        txn.execute_raw(statement(true, SUBTRACT_COUNTS)).await?;
+        let emptied = txn.execute_raw(statement(false, DELETE_EMPTY)).await?;
+        changes.removed += emptied.rows_affected();
+        let adjusted = txn.execute_raw(statement(false, REREAD_TIMES)).await?;
+        changes.adjusted += adjusted.rows_affected();
     }
     Ok(changes)
 }
@@ -122,44 +119,31 @@ fn sessions_table(
     format!("WITH d({columns}) AS (VALUES {})", rows.join(", "))
 }
 
-const IN_CHUNK: &str =
-    "EXISTS (SELECT 1 FROM d WHERE d.a = sessions.application_id AND d.sid = sessions.session_id)";
-
-fn subtract_counts(
+/// One statement over a chunk of sessions: `sql` runs after the chunk's `WITH d(…)`.
+fn over_chunk(
     txn: &DatabaseTransaction,
     chunk: &[(&(Uuid, String), &i64)],
+    with_counts: bool,
+    sql: &str,
 ) -> sea_orm::Statement {
     let mut params = Params::new(txn.get_database_backend());
-    let with = sessions_table(&mut params, chunk, true);
-    params.statement(&format!(
-        "{with} UPDATE sessions SET event_count = sessions.event_count - d.n FROM d \
-         WHERE sessions.application_id = d.a AND sessions.session_id = d.sid"
-    ))
+    let with = sessions_table(&mut params, chunk, with_counts);
+    params.statement(&format!("{with} {sql}"))
 }
 
-fn delete_empty(
-    txn: &DatabaseTransaction,
-    chunk: &[(&(Uuid, String), &i64)],
-) -> sea_orm::Statement {
-    let mut params = Params::new(txn.get_database_backend());
-    let with = sessions_table(&mut params, chunk, false);
-    params.statement(&format!(
-        "{with} DELETE FROM sessions WHERE event_count <= 0 AND {IN_CHUNK}"
-    ))
-}
+const SUBTRACT_COUNTS: &str = "UPDATE sessions SET event_count = sessions.event_count - d.n FROM d \
+     WHERE sessions.application_id = d.a AND sessions.session_id = d.sid";
+
+const DELETE_EMPTY: &str = "DELETE FROM sessions WHERE event_count <= 0 AND EXISTS \
+     (SELECT 1 FROM d WHERE d.a = sessions.application_id AND d.sid = sessions.session_id)";
 
 /// A separate statement from the count update, so that (on PostgreSQL) it sees every event committed
 /// by the ingest transactions that update waited for.
-fn reread_times(
-    txn: &DatabaseTransaction,
-    chunk: &[(&(Uuid, String), &i64)],
-) -> sea_orm::Statement {
-    let mut params = Params::new(txn.get_database_backend());
-    let with = sessions_table(&mut params, chunk, false);
-    let of_session = "FROM events e WHERE e.application_id = sessions.application_id AND e.session_id = sessions.session_id";
-    params.statement(&format!(
-        "{with} UPDATE sessions SET first_seen = (SELECT min(e.\"timestamp\") {of_session}), \
-         last_seen = (SELECT max(e.\"timestamp\") {of_session}) \
-         WHERE {IN_CHUNK} AND EXISTS (SELECT 1 {of_session})"
-    ))
-}
+const REREAD_TIMES: &str = "UPDATE sessions SET \
+     first_seen = (SELECT min(e.\"timestamp\") FROM events e \
+       WHERE e.application_id = sessions.application_id AND e.session_id = sessions.session_id), \
+     last_seen = (SELECT max(e.\"timestamp\") FROM events e \
+       WHERE e.application_id = sessions.application_id AND e.session_id = sessions.session_id) \
+     WHERE EXISTS (SELECT 1 FROM d WHERE d.a = sessions.application_id AND d.sid = sessions.session_id) \
+     AND EXISTS (SELECT 1 FROM events e \
+       WHERE e.application_id = sessions.application_id AND e.session_id = sessions.session_id)";

@@ -2,13 +2,13 @@
 //! removed), rule state, notifications and refused events go; a record stays, without the user id; the
 //! user's events from before the erasure never come back, new ones are stored.
 
+use crate::lifecycle_retention::wait_for_metric;
 use crate::notifications::{post_each, seed_sample};
 use crate::support::{ADMIN_TOKEN, Backend, Isolation, TestApp};
 use chrono::{Duration as TimeDelta, Utc};
 use eye_server::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 const WITHHELD: &str = "eye_events_refused_total{reason=\"erased_user\"}";
 
@@ -124,11 +124,7 @@ async fn erasure_removes_a_users_data(backend: Backend) -> anyhow::Result<()> {
 
     // An event from before the erasure (sent again, or late) is withheld; a new one is stored.
     post(&app, json!([foo1_view])).await?;
-    let started = std::time::Instant::now();
-    while app.metric(WITHHELD).await? < 1.0 {
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(120), "not withheld");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric(&app, WITHHELD, 1.0).await?;
     assert_eq!(app.count(&left("events")).await?, 0);
     let later = (Utc::now() + TimeDelta::seconds(1)).to_rfc3339();
     post(&app, json!([pageview("foo1", "new", &later, Some("/"))])).await?;

@@ -25,6 +25,23 @@ async fn post(app: &TestApp, events: Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until the counter `name` reaches `at_least`; fails after a generous bound.
+pub(crate) async fn wait_for_metric(
+    app: &TestApp,
+    name: &str,
+    at_least: f64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    while app.metric(name).await.unwrap_or(0.0) < at_least {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "{name} < {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
 const EXPIRED: &str = "eye_events_refused_total{reason=\"expired\"}";
 
 async fn retention_removes_old_data(backend: Backend) -> anyhow::Result<()> {
@@ -67,14 +84,7 @@ async fn retention_removes_old_data(backend: Backend) -> anyhow::Result<()> {
     post(&app, json!([event(ids[0], "old", soon_old)])).await?;
     post(&app, json!([event(ids[3], "mixed", kept_at)])).await?;
     app.wait_for_processed_events(5).await?;
-    let started = std::time::Instant::now();
-    while app.metric(EXPIRED).await? < 1.0 {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(120),
-            "no expired refusal"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_metric(&app, EXPIRED, 1.0).await?;
     assert_eq!(app.metric(EXPIRED).await?, 1.0);
     let recorded = "SELECT COUNT(*) FROM ingest_errors WHERE reason = 'expired'";
     assert_eq!(app.count(recorded).await?, 1);
