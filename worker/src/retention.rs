@@ -18,7 +18,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(30);
 const MIN_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Events (and refused events) deleted per step.
-const STEP_ROWS: u64 = 5000;
+const STEP_ROWS: u64 = 1000;
 
 /// Pause between two steps of one sweep: leaves the database to ingest between them.
 const STEP_PAUSE: Duration = Duration::from_millis(20);

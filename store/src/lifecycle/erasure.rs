@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// Events deleted per transaction.
-const EVENTS_PER_STEP: u64 = 5000;
+const EVENTS_PER_STEP: u64 = 1000;
 
 /// Attempts of one step that fails transiently (e.g. a deadlock with an ingest transaction on a session).
 const STEP_ATTEMPTS: u32 = 5;

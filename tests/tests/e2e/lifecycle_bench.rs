@@ -18,7 +18,13 @@ use std::time::{Duration, Instant};
 
 const EVENTS: i64 = 300_000;
 const DAYS: i64 = 300;
-const STEP_ROWS: u64 = 5000;
+/// The sweeper's step; `EYE_BENCH_STEP_ROWS` measures another.
+fn step_rows() -> u64 {
+    std::env::var("EYE_BENCH_STEP_ROWS")
+        .ok()
+        .and_then(|rows| rows.parse().ok())
+        .unwrap_or(1000)
+}
 
 async fn fill(app: &TestApp) -> anyhow::Result<()> {
     let app_id = &app.application_id;
@@ -138,12 +144,12 @@ async fn lifecycle_bench() -> anyhow::Result<()> {
     let cutoff = Utc::now() - TimeDelta::days(DAYS - 100);
     let stop = tokio_util::sync::CancellationToken::new();
     let ingest = tokio::spawn(ingest_until(app.store.clone(), application, stop.clone()));
-    let mut steps = Vec::new();
+    let (step_rows, mut steps) = (step_rows(), Vec::new());
     loop {
         let started = Instant::now();
-        let step = app.store.retention_step(cutoff, STEP_ROWS).await?;
+        let step = app.store.retention_step(cutoff, step_rows).await?;
         steps.push((started.elapsed(), step));
-        if step.events < STEP_ROWS {
+        if step.events < step_rows {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
