@@ -7,7 +7,7 @@
 //! withholds the user's events. Rule states go before notifications, so a sweeper firing a timer for the
 //! user either finished (its notification is deleted) or finds no state left.
 
-use super::sessions::{Selection, SessionChanges, adjust_sessions, delete_events};
+use super::sessions::{Removed, Selection, SessionChanges, adjust_sessions, delete_events};
 use super::sql::Params;
 use crate::entities::applications;
 use crate::{Store, StoreError};
@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, Failure, Retryability, UserId};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, TransactionTrait};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// Events deleted per transaction.
@@ -114,15 +115,19 @@ impl Store {
             application: request.application,
             user_id: request.user_id.as_str(),
         };
+        // A session can lose events in several steps before it is removed: count each session once.
+        let mut touched = BTreeSet::new();
         loop {
-            let (events, sessions) = retried(|| self.erase_events_step(&selection)).await?;
+            let (removed, sessions) = retried(|| self.erase_events_step(&selection)).await?;
+            let events: u64 = removed.values().map(|n| *n as u64).sum();
             report.events += events;
             report.sessions_removed += sessions.removed;
-            report.sessions_adjusted += sessions.adjusted;
+            touched.extend(removed.into_keys());
             if events < EVENTS_PER_STEP {
                 break;
             }
         }
+        report.sessions_adjusted = (touched.len() as u64).saturating_sub(report.sessions_removed);
         let state = retried(|| self.erase_user_state(request)).await?;
         (
             report.rule_states,
@@ -171,12 +176,12 @@ impl Store {
     async fn erase_events_step(
         &self,
         selection: &Selection<'_>,
-    ) -> Result<(u64, SessionChanges), StoreError> {
+    ) -> Result<(Removed, SessionChanges), StoreError> {
         let txn = self.db.begin().await?;
         let removed = delete_events(&txn, selection, EVENTS_PER_STEP).await?;
         let sessions = adjust_sessions(&txn, &removed).await?;
         txn.commit().await?;
-        Ok((removed.values().map(|n| *n as u64).sum(), sessions))
+        Ok((removed, sessions))
     }
 
     /// Deletes the user's rule state, notifications and refused events; answers how many of each.

@@ -10,6 +10,9 @@ use eye_server::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// foo1's events beyond the seed's.
+const MANY: usize = 1500;
+
 const WITHHELD: &str = "eye_events_refused_total{reason=\"erased_user\"}";
 
 fn pageview(user: &str, session: &str, at: &str, path: Option<&str>) -> Value {
@@ -59,7 +62,17 @@ async fn seed(app: &TestApp) -> anyhow::Result<Value> {
         ]),
     )
     .await?;
-    app.wait_for_count("SELECT COUNT(*) FROM events", 7).await?;
+    // More than one erasure step (1,000 events) of foo1, in a session of its own.
+    for chunk in (0..MANY).collect::<Vec<_>>().chunks(1000) {
+        let at = |i: &usize| format!("2021-03-01T00:{:02}:{:02}Z", i / 60 % 60, i % 60);
+        let views: Vec<Value> = chunk
+            .iter()
+            .map(|i| pageview("foo1", "many", &at(i), Some("/")))
+            .collect();
+        post(app, json!(views)).await?;
+    }
+    app.wait_for_count("SELECT COUNT(*) FROM events", 7 + MANY as i64)
+        .await?;
     app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 1)
         .await?;
     let foo1_notified = "SELECT COUNT(*) FROM notifications WHERE user_id = 'foo1'";
@@ -94,7 +107,7 @@ async fn erasure_removes_a_users_data(backend: Backend) -> anyhow::Result<()> {
         "refused_events",
     ]
     .map(|field| report[field].as_u64().unwrap_or(u64::MAX));
-    assert_eq!(counts, [3, 1, 1, 1, 1, 1], "{report}");
+    assert_eq!(counts, [3 + MANY as u64, 2, 1, 1, 1, 1], "{report}");
 
     let left = |table: &str| format!("SELECT COUNT(*) FROM {table} WHERE user_id = 'foo1'");
     for table in ["events", "rule_states", "notifications"] {
@@ -106,11 +119,8 @@ async fn erasure_removes_a_users_data(backend: Backend) -> anyhow::Result<()> {
             .await?,
         4
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM sessions WHERE session_id = 'bar1'")
-            .await?,
-        0
-    );
+    let gone = "SELECT COUNT(*) FROM sessions WHERE session_id IN ('bar1', 'many')";
+    assert_eq!(app.count(gone).await?, 0);
     let shared = "SELECT COUNT(*) FROM sessions WHERE session_id = 'shared' AND event_count = 1 \
                   AND first_seen = last_seen";
     assert_eq!(
@@ -118,7 +128,7 @@ async fn erasure_removes_a_users_data(backend: Backend) -> anyhow::Result<()> {
         1,
         "the shared session keeps foo2's event only"
     );
-    let record = "SELECT COUNT(*) FROM erasures WHERE completed_at IS NOT NULL AND events = 3 \
+    let record = "SELECT COUNT(*) FROM erasures WHERE completed_at IS NOT NULL AND events = 1503 \
                   AND requested_by = 'admin token' AND user_hash <> 'foo1'";
     assert_eq!(app.count(record).await?, 1);
 

@@ -64,7 +64,14 @@ async fn retention_removes_old_data(backend: Backend) -> anyhow::Result<()> {
         ]),
     )
     .await?;
-    app.wait_for_count("SELECT COUNT(*) FROM events", 4).await?;
+    // More than one retention step (1,000 events) of their own session.
+    let many: Vec<Value> = (0..1500)
+        .map(|_| event(Uuid::now_v7(), "many", soon_old))
+        .collect();
+    post(&app, json!(many[..1000])).await?;
+    post(&app, json!(many[1000..])).await?;
+    app.wait_for_count("SELECT COUNT(*) FROM events", 1504)
+        .await?;
     app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 1)
         .await?;
 
