@@ -117,3 +117,32 @@ async fn retention_deletes_old_events_sessions_and_errors_and_refuses_expired_re
 -> anyhow::Result<()> {
     retention_removes_old_data(Backend::Embedded).await
 }
+
+/// While another process holds the sweeper's lock, a retention step does nothing and says so; once it
+/// is released, the step deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_at_a_time_runs_a_retention_step_on_postgres() -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let old = Utc::now() - TimeDelta::days(2);
+    post(&app, json!([event(Uuid::now_v7(), "s", old)])).await?;
+    app.wait_for_count("SELECT COUNT(*) FROM events", 1).await?;
+    let cutoff = Utc::now() - TimeDelta::days(1);
+
+    let other = app.store.connection().begin().await?;
+    // The sweeper's lock key, "eye_ret" in ASCII (store/src/lifecycle/retention.rs).
+    let lock = "SELECT pg_advisory_xact_lock(28562448947766644)";
+    other
+        .execute_raw(Statement::from_string(other.get_database_backend(), lock))
+        .await?;
+    let step = app.store.retention_step(cutoff, 1000).await?;
+    assert!(step.skipped && step.events == 0, "{step:?}");
+    other.rollback().await?;
+
+    let step = app.store.retention_step(cutoff, 1000).await?;
+    assert_eq!(
+        (step.skipped, step.events, step.sessions_removed),
+        (false, 1, 1)
+    );
+    app.stop().await
+}
