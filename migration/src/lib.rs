@@ -15,6 +15,7 @@ mod m20261130_000009_notification_leases;
 mod m20261130_000010_registry_revision;
 mod m20261130_000011_rule_checkpoints;
 mod m20261130_000013_notification_pages;
+mod m20261130_000015_erasures;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_registry_revision::Migration),
             Box::new(m20261130_000011_rule_checkpoints::Migration),
             Box::new(m20261130_000013_notification_pages::Migration),
+            Box::new(m20261130_000015_erasures::Migration),
         ]
     }
 }

@@ -97,6 +97,12 @@ pub struct Config {
     #[arg(long, env = "EYE_MAX_CLOCK_SKEW", default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_clock_skew: Duration,
 
+    /// How long events are kept, counted from their `timestamp` (e.g. `400d`); unset keeps them forever.
+    /// Older events, their emptied sessions and refused events recorded that long ago are deleted within
+    /// a minute; events older than this that arrive are refused as `expired`.
+    #[arg(long, env = "EYE_RETENTION", value_parser = parse_retention)]
+    pub retention: Option<Duration>,
+
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "EYE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -146,6 +152,14 @@ fn parse_unknown_policy(value: &str) -> Result<UnknownEventPolicy, String> {
     value
         .parse()
         .map_err(|_| format!("expected `accept` or `reject`, got {value:?}"))
+}
+
+fn parse_retention(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(keep) if keep.is_zero() => Err("must be longer than 0s".into()),
+        Ok(keep) => Ok(keep),
+        Err(err) => Err(format!("{err} (e.g. `400d`)")),
+    }
 }
 
 impl Config {

@@ -17,7 +17,7 @@ use eye_store::{Migrated, Store, StoreOptions};
 use eye_validation::{SchemaRegistry, SharedSchemaRegistry};
 use eye_worker::{
     Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, RegistryWatcher,
-    Validator, WorkerMetrics, WorkerOptions,
+    RetentionSettings, RetentionSweeper, Validator, WorkerMetrics, WorkerOptions,
 };
 use metrics::ApiMetrics;
 use poem::EndpointExt;
@@ -95,6 +95,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
         .with_rules(rules::reactor(config)?);
     if role.runs_workers() {
         rules::start_rule_tasks(config, &store, &queue, &shutdown, &mut tasks)?;
+        start_retention(config, &store, &shutdown, &mut tasks)?;
         let options = WorkerOptions {
             concurrency: usize::from(config.worker_concurrency),
         };
@@ -213,10 +214,31 @@ async fn start_validation(
     tasks.spawn(watcher.clone().run(shutdown.clone()));
     let max_skew =
         TimeDelta::from_std(config.max_clock_skew).context("EYE_MAX_CLOCK_SKEW is too large")?;
-    Ok((
-        Validator::new(shared, config.unknown_events, max_skew),
-        watcher,
-    ))
+    let validator =
+        Validator::new(shared, config.unknown_events, max_skew).with_retention(retention(config)?);
+    Ok((validator, watcher))
+}
+
+/// `EYE_RETENTION` as event time, if set.
+fn retention(config: &Config) -> anyhow::Result<Option<TimeDelta>> {
+    config
+        .retention
+        .map(|keep| TimeDelta::from_std(keep).context("EYE_RETENTION is too large"))
+        .transpose()
+}
+
+/// The retention sweeper, in worker processes, when `EYE_RETENTION` is set.
+fn start_retention(
+    config: &Config,
+    store: &Store,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<()> {
+    if let Some(keep) = retention(config)? {
+        let sweeper = RetentionSweeper::new(store.clone(), RetentionSettings::new(keep));
+        tasks.spawn(sweeper.run(shutdown.clone()));
+    }
+    Ok(())
 }
 
 fn client_timeouts(config: &Config) -> http::ClientTimeouts {

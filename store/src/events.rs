@@ -3,6 +3,7 @@
 use crate::IngestErrorRecord;
 use crate::entities::{events, sessions};
 use crate::ingest_errors::insert_ingest_errors;
+use crate::lifecycle::withhold_erased;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, NewEvent, Payload};
@@ -79,6 +80,8 @@ pub struct InsertOutcome {
     pub inserted: Vec<InsertedEvent>,
     /// Events that were stored before (same application and event id) and were skipped.
     pub duplicates: u64,
+    /// Events of users erased since, withheld (see `lifecycle/withhold.rs`).
+    pub withheld: u64,
 }
 
 /// The first and last event time and the number of new events of one session in a batch.
@@ -127,15 +130,17 @@ impl IngestTxn {
     pub async fn insert_batch(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
         let mut deltas = BTreeMap::new();
         let mut inserted = Vec::new();
-        for chunk in batch.events.chunks(ROWS_PER_STATEMENT) {
+        let events = withhold_erased(&self.txn, &batch).await?;
+        for chunk in events.kept.chunks(ROWS_PER_STATEMENT) {
             inserted.extend(insert_chunk(&self.txn, &batch, chunk, &mut deltas).await?);
         }
         upsert_sessions(&self.txn, batch.application_id, &deltas).await?;
         insert_ingest_errors(&self.txn, batch.refused).await?;
-        let duplicates = (batch.events.len() - inserted.len()) as u64;
+        let duplicates = (events.kept.len() - inserted.len()) as u64;
         Ok(InsertOutcome {
             inserted,
             duplicates,
+            withheld: events.withheld,
         })
     }
 

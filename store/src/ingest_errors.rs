@@ -25,16 +25,23 @@ pub enum RejectReason {
     StorageRejected,
     /// The `sent_at` would correct the timestamp to an implausible time.
     InvalidSentAt,
+    /// The event occurred before the retention limit (`EYE_RETENTION`): it would be deleted at once, and
+    /// a copy stored before may have been deleted already, so storing it would store it twice.
+    Expired,
+    /// The event's user was erased since it occurred or was received; counted, never recorded.
+    ErasedUser,
 }
 
 impl RejectReason {
     /// Every reason, for parsing and documentation.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::InvalidPayload,
         Self::FutureTimestamp,
         Self::UnknownEventType,
         Self::StorageRejected,
         Self::InvalidSentAt,
+        Self::Expired,
+        Self::ErasedUser,
     ];
 
     /// The stable code stored and shown to analysts.
@@ -45,6 +52,8 @@ impl RejectReason {
             Self::UnknownEventType => "unknown_event_type",
             Self::StorageRejected => "storage_rejected",
             Self::InvalidSentAt => "invalid_sent_at",
+            Self::Expired => "expired",
+            Self::ErasedUser => "erased_user",
         }
     }
 

@@ -10,6 +10,7 @@ mod event_types;
 mod events;
 mod ingest_errors;
 mod keys;
+mod lifecycle;
 mod notifications;
 pub mod queries;
 mod read_keys;
@@ -26,6 +27,7 @@ pub use event_types::{EventTypeSchema, Published, RegistryRevision};
 pub use events::{EventCursor, EventRecord, IngestTxn, InsertOutcome, InsertedEvent, StoredBatch};
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};
 pub use keys::{ApiKey, KeyHash};
+pub use lifecycle::{ErasureReport, ErasureRequest, RetentionStep, UserHash};
 pub use notifications::{
     DeliveryResult, NotificationFilter, NotificationLease, NotificationRecord, NotificationStatus,
 };

@@ -7,6 +7,7 @@ mod processor;
 pub mod queue;
 mod registry;
 mod replay;
+mod retention;
 mod retry;
 pub mod rules;
 mod runner;
@@ -19,6 +20,7 @@ pub use queue::{
 };
 pub use registry::{RegistryWatcher, load_registry, seed_builtin_schemas};
 pub use replay::{ReplayFailure, ReplayOutcome, replay_errors};
+pub use retention::{RetentionSettings, RetentionSweeper};
 pub use retry::RetrySettings;
 pub use runner::{WorkerOptions, run_workers};
 pub use validate::{Judged, Validator};

@@ -245,6 +245,7 @@ impl Processor {
                 Ok(outcome) => {
                     stored.inserted.extend(outcome.inserted);
                     stored.duplicates += outcome.duplicates;
+                    stored.withheld += outcome.withheld;
                 }
                 Err(Stopped::Permanent(UnitError::Storage(err))) => {
                     refused.push(storage_refusal(batch, record.event, &err));
@@ -274,6 +275,9 @@ impl Processor {
         }
         self.metrics
             .record_refused(RejectReason::StorageRejected, storage_refused);
+        let withheld = usize::try_from(stored.withheld).unwrap_or(usize::MAX);
+        self.metrics
+            .record_refused(RejectReason::ErasedUser, withheld);
     }
 }
 

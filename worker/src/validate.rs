@@ -1,6 +1,6 @@
 //! Judging a batch's events: clock skew, future timestamps, and each type's payload schema.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use eye_domain::{IngestBatch, NewEvent};
 use eye_store::{EventRecord, IngestErrorRecord, RejectReason};
 use eye_validation::{
@@ -13,6 +13,7 @@ pub struct Validator {
     registry: SharedSchemaRegistry,
     unknown: UnknownEventPolicy,
     max_skew: TimeDelta,
+    retention: Option<TimeDelta>,
 }
 
 /// A batch split by the verdicts.
@@ -36,7 +37,16 @@ impl Validator {
             registry,
             unknown,
             max_skew,
+            retention: None,
         }
+    }
+
+    /// Refuses events that occurred before `EYE_RETENTION` ago (as `expired`), judged when the batch is
+    /// processed: the retention sweeper may have deleted a stored copy of such an event already, so
+    /// storing it again would break exactly-once storage, and it would be deleted at once anyway.
+    pub fn with_retention(mut self, retention: Option<TimeDelta>) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// The registry this validator reads.
@@ -52,8 +62,12 @@ impl Validator {
             refused: Vec::new(),
             unregistered: 0,
         };
+        let oldest_kept = self.retention.map(|keep| Utc::now() - keep);
         for event in &batch.events {
             match self.judge_event(&registry, batch, event) {
+                Ok(record) if oldest_kept.is_some_and(|oldest| record.timestamp < oldest) => {
+                    judged.refused.push(expired(batch, event, record.timestamp));
+                }
                 Ok(record) => {
                     judged.unregistered += u64::from(record.schema_version.is_none());
                     judged.valid.push(record);
@@ -108,6 +122,15 @@ pub(crate) fn refusal(
         detail.push_str(&format!("\n{pointer}: {}", violation.message));
     }
     error_record(batch, event, reason_code(rejection.reason()), detail)
+}
+
+fn expired(batch: &IngestBatch, event: &NewEvent, timestamp: DateTime<Utc>) -> IngestErrorRecord {
+    let detail = format!(
+        "occurred at {} (after clock correction), before the retention limit (EYE_RETENTION): \
+         not stored",
+        timestamp.to_rfc3339()
+    );
+    error_record(batch, event, RejectReason::Expired, detail)
 }
 
 /// The record of an event that was accepted but not stored, with the event as received.
@@ -231,6 +254,23 @@ mod tests {
         let judged = validator(UnknownEventPolicy::Accept).judge(&batch);
         assert_eq!((judged.valid.len(), judged.unregistered), (1, 1));
         assert_eq!(judged.valid[0].schema_version, None);
+    }
+
+    #[test]
+    fn an_event_older_than_the_retention_is_refused_as_expired_and_a_recent_one_kept() {
+        let old = (Utc::now() - Duration::days(401)).to_rfc3339();
+        let recent = (Utc::now() - Duration::days(399)).to_rfc3339();
+        let batch = batch(json!([
+            event(1, "video", "play", json!({}), old),
+            event(2, "video", "play", json!({}), recent)
+        ]));
+        let validator =
+            validator(UnknownEventPolicy::Accept).with_retention(Some(Duration::days(400)));
+        let judged = validator.judge(&batch);
+        assert_eq!(judged.valid.len(), 1);
+        assert_eq!(judged.valid[0].event.event_id, batch.events[1].event_id);
+        let reasons: Vec<&str> = judged.refused.iter().map(|r| r.reason.as_str()).collect();
+        assert_eq!(reasons, ["expired"]);
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum Reason {
     StorageRejected,
     /// The `sent_at` would correct the timestamp before 1970 or out of range.
     InvalidSentAt,
+    /// The event occurred before the retention limit (`EYE_RETENTION`).
+    Expired,
 }
 
 impl From<Reason> for RejectReason {
@@ -54,6 +56,7 @@ impl From<Reason> for RejectReason {
             Reason::UnknownEventType => Self::UnknownEventType,
             Reason::StorageRejected => Self::StorageRejected,
             Reason::InvalidSentAt => Self::InvalidSentAt,
+            Reason::Expired => Self::Expired,
         }
     }
 }

@@ -5,12 +5,15 @@ pub mod admission;
 pub mod auth;
 mod body;
 pub mod dead_jobs;
+pub mod erasure;
 pub mod errors;
 pub mod event_types;
 mod examples;
+pub mod export;
 pub mod health;
 pub mod ingest;
 pub mod legacy;
+mod lifecycle_tags;
 pub mod merge;
 pub mod notifications;
 mod optional_body;
@@ -44,6 +47,8 @@ pub type Apis = merge::MergePaths<(
     query::QueryApi,
     read_keys::ReadKeysApi,
     dead_jobs::DeadJobsApi,
+    export::ExportApi,
+    erasure::ErasureApi,
 )>;
 
 /// The OpenAPI service (its spec is published through [`spec::spec`]).
@@ -59,6 +64,8 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             query::QueryApi,
             read_keys::ReadKeysApi,
             dead_jobs::DeadJobsApi,
+            export::ExportApi,
+            erasure::ErasureApi,
         )),
         "The Eye",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,117 @@
+//! Exporting events as NDJSON, for analysts who load The Eye's data into their own tools.
+
+use crate::api::lifecycle_tags::LifecycleTags;
+use crate::api::problem::ApiError;
+use crate::api::query_params::EventQuery;
+use crate::api::query_wire::EventOut;
+use crate::api::read_auth::ReadAccess;
+use crate::state::AppState;
+use bytes::Bytes;
+use eye_store::Store;
+use eye_store::queries::{EventFilter, MAX_PAGE_SIZE};
+use futures::{Stream, StreamExt, stream};
+use poem::Body;
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Binary;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, OpenApi};
+
+/// The export endpoint.
+pub struct ExportApi;
+
+/// A streamed export.
+#[derive(ApiResponse)]
+pub enum Export {
+    /// One event per line (NDJSON), each in the shape of an item of `GET /v1/events`' `events`, in the
+    /// same order.
+    #[oai(status = 200, content_type = "application/x-ndjson")]
+    Events(Binary<Body>),
+}
+
+type Param = Query<Option<String>>;
+
+#[OpenApi(tag = "LifecycleTags::Lifecycle")]
+impl ExportApi {
+    /// Export events as NDJSON
+    ///
+    /// Every event matching the filters of `GET /v1/events` (without `limit` and `cursor`), streamed as
+    /// one JSON object per line, ordered by `timestamp`, then storage order. The server reads the events
+    /// page by page (1,000 rows, by keyset), so an export of any size holds one page in memory; events
+    /// stored while it runs appear if they sort after the rows already sent. A read key sees only its
+    /// applications. If the database fails midway, the response ends without its final chunk, so the
+    /// client sees a broken transfer, never a silently short file.
+    #[oai(
+        path = "/v1/events/export",
+        method = "get",
+        operation_id = "export_events"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn export_events(
+        &self,
+        state: Data<&AppState>,
+        auth: ReadAccess,
+        /// Only this application (UUID).
+        application_id: Param,
+        /// Only this session (across the readable applications unless `application_id` is given).
+        session_id: Param,
+        /// Only this category.
+        category: Param,
+        /// Only this name.
+        name: Param,
+        /// Only this user's events.
+        user_id: Param,
+        /// Events that occurred at or after this instant (RFC 3339).
+        from: Param,
+        /// Events that occurred before this instant (RFC 3339).
+        to: Param,
+    ) -> Result<Export, ApiError> {
+        let query = EventQuery {
+            application_id: application_id.0,
+            session_id: session_id.0,
+            category: category.0,
+            name: name.0,
+            user_id: user_id.0,
+            from: from.0,
+            to: to.0,
+            ..EventQuery::default()
+        };
+        let filter = EventFilter {
+            limit: MAX_PAGE_SIZE,
+            ..query.into_filter(&auth.0)?
+        };
+        let lines = ndjson_pages(state.store().clone(), filter);
+        Ok(Export::Events(Binary(Body::from_bytes_stream(lines))))
+    }
+}
+
+/// The matching events as NDJSON chunks, one page each, read only as the client takes them.
+fn ndjson_pages(
+    store: Store,
+    filter: EventFilter,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    stream::try_unfold(Some(filter), move |filter| {
+        let store = store.clone();
+        async move {
+            let Some(filter) = filter else {
+                return Ok(None);
+            };
+            let page = store.query_events(&filter).await.map_err(|err| {
+                tracing::error!(error = %err, "export failed midway; ending the response");
+                std::io::Error::other(err)
+            })?;
+            let mut chunk = Vec::new();
+            for event in page.items {
+                chunk.extend_from_slice(EventOut::from(event).to_json_string().as_bytes());
+                chunk.push(b'\n');
+            }
+            let next = page.next.map(|cursor| EventFilter {
+                after: Some(cursor),
+                ..filter
+            });
+            Ok(Some((Bytes::from(chunk), next)))
+        }
+    })
+    // An empty last page sends nothing.
+    .filter(|chunk| std::future::ready(!matches!(chunk, Ok(bytes) if bytes.is_empty())))
+}
