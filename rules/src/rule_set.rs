@@ -1,6 +1,7 @@
 //! A validated set of rules, as loaded from configuration.
 
 use crate::absence::AbsenceRule;
+use crate::count::CountRule;
 use crate::duration::DurationRule;
 use crate::names::{EventKind, RuleName};
 
@@ -11,6 +12,8 @@ pub enum Rule {
     Duration(DurationRule),
     /// See [`AbsenceRule`].
     Absence(AbsenceRule),
+    /// See [`CountRule`].
+    Count(CountRule),
 }
 
 impl Rule {
@@ -24,6 +27,7 @@ impl Rule {
             Self::Absence(rule) => std::iter::once(&rule.trigger)
                 .chain(&rule.expected)
                 .collect(),
+            Self::Count(rule) => vec![rule.kind()],
         }
     }
 
@@ -32,6 +36,7 @@ impl Rule {
         match self {
             Self::Duration(rule) => rule.name(),
             Self::Absence(rule) => rule.name(),
+            Self::Count(rule) => rule.name(),
         }
     }
 }
@@ -60,6 +65,11 @@ impl RuleSet {
             .iter()
             .flat_map(Rule::kinds)
             .any(|kind| kind.is(category, name))
+    }
+
+    /// The rule with this name, if any.
+    pub fn get(&self, name: &RuleName) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.name() == name)
     }
 
     /// The absence rule with this name, if any.
