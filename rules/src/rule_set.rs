@@ -67,6 +67,19 @@ impl RuleSet {
             .any(|kind| kind.is(category, name))
     }
 
+    /// Every event type (category, name) some rule reacts to, each once.
+    pub fn event_types(&self) -> Vec<(&str, &str)> {
+        let mut types: Vec<_> = self
+            .rules
+            .iter()
+            .flat_map(Rule::kinds)
+            .map(|kind| (kind.category(), kind.name()))
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
     /// The rule with this name, if any.
     pub fn get(&self, name: &RuleName) -> Option<&Rule> {
         self.rules.iter().find(|rule| rule.name() == name)
@@ -98,5 +111,6 @@ mod tests {
         }
         assert!(!rules.concerns("page interaction", "pageview"));
         assert!(!rules.concerns("fitness", "workout_shared"));
+        assert_eq!(rules.event_types().len(), 4);
     }
 }

@@ -92,7 +92,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     // Every process has the processor: workers run queued jobs through it, the API replays errors.
     let processor = Processor::new(store.clone(), validator, worker_metrics, shutdown.clone())
         .with_registry(watcher)
-        .with_rules(rules::reactor(config)?);
+        .with_rules(rules::reactor(config, &store).await?);
     if role.runs_workers() {
         rules::start_rule_tasks(config, &store, &queue, &shutdown, &mut tasks)?;
         let options = WorkerOptions {

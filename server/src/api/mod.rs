@@ -19,6 +19,7 @@ mod query_params;
 pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
+pub mod rules;
 pub mod wire;
 
 use crate::state::AppState;
@@ -36,6 +37,7 @@ pub type Apis = merge::MergePaths<(
     query::QueryApi,
     read_keys::ReadKeysApi,
     dead_jobs::DeadJobsApi,
+    rules::RulesApi,
 )>;
 
 /// The OpenAPI service (also used to print the spec without a server).
@@ -51,6 +53,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             query::QueryApi,
             read_keys::ReadKeysApi,
             dead_jobs::DeadJobsApi,
+            rules::RulesApi,
         )),
         "The Eye",
         env!("CARGO_PKG_VERSION"),

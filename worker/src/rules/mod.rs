@@ -7,9 +7,11 @@
 //! the notifications of committed events, and no crash, retry or redelivery can store an event without
 //! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds.
 
+mod book;
 mod reactor;
 mod sweeper;
 
+pub use book::{RuleBook, rule_set};
 pub use reactor::RuleReactor;
 pub use sweeper::{Sweeper, SweeperSettings};
 
