@@ -76,7 +76,9 @@ impl RuleReactor {
             .iter()
             .map(|(key, start)| {
                 let events = events.remove(&key.user_id).unwrap_or_default();
-                evaluate_in_order(&rules, start.state.clone(), start.cursor, &events)
+                let first_new = pending[&key.user_id];
+                let from = (start.state.clone(), start.cursor);
+                evaluate_in_order(&rules, from, first_new, &events)
             })
             .collect();
         let writes: Vec<RuleWrite<'_>> = starts
