@@ -250,6 +250,7 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
             deadline: config.ingest_deadline,
         }),
         body_timeout: config.http_body_timeout,
+        dry_run_max_events: config.dry_run_max_events,
     })
 }
 

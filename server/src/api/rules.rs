@@ -192,8 +192,8 @@ impl RulesApi {
     /// answers what it would have notified: the total, the count per day (UTC, by `triggered_at`) and the
     /// first 100 notifications by `triggered_at` with their deciding events. It sends and writes nothing,
     /// and streams the events. An absence is decided only if its deadline lies before `to`. Limits: a range
-    /// of at most 366 days and at most 1,000,000 events of the rule's types (counted first; a larger
-    /// range is a 400: split it).
+    /// of at most 366 days and at most `EYE_DRY_RUN_MAX_EVENTS` (default 200,000) events of the rule's
+    /// types (counted first; a larger range is a 400: split it).
     #[oai(
         path = "/v1/admin/rules/dry-run",
         method = "post",

@@ -119,9 +119,27 @@ async fn the_embedded_default_dry_runs_the_seed_sample_too() -> anyhow::Result<(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dry_run_refuses_bad_ranges_rules_and_applications_naming_the_field() -> anyhow::Result<()>
-{
-    let app = TestApp::start(Backend::Embedded).await?;
+async fn a_dry_run_refuses_bad_ranges_rules_applications_and_too_much_work_naming_the_field()
+-> anyhow::Result<()> {
+    let mut isolation = Isolation::new(Backend::Embedded).await?;
+    isolation.config.dry_run_max_events = 4;
+    let app = TestApp::start_with(isolation, Role::All).await?;
+    post_each(&app, &seed_sample()).await?;
+    app.wait_for_count("SELECT COUNT(*) FROM events", 5).await?;
+    let (status, at_limit) = dry_run(&app, json!("daily_training_dose"), FROM, TO).await?;
+    assert_eq!(
+        (status, &at_limit["events"]),
+        (StatusCode::OK, &json!(4)),
+        "at the limit"
+    );
+    let every_type = json!({"kind": "absence", "category": "fitness", "trigger": "app_launch",
+        "expected": ["training_program_started", "training_program_finished", "training_program_cancelled"],
+        "within": "10m", "message": "x"});
+    let (status, problem) = dry_run(&app, every_type, FROM, TO).await?;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "5 events: {problem}");
+    assert_eq!(problem["errors"][0]["field"], "to");
+    let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("holds 5 events"), "{problem}");
     let cases = [
         (json!("daily_training_dose"), TO, FROM, "to"),
         (
