@@ -308,3 +308,61 @@ async fn the_count_kind_notifies_once_per_window_through_the_queue() -> anyhow::
     );
     app.stop().await
 }
+
+/// An absence rule deleted while its timer waits: the timer never fires. A second rule's timer, armed
+/// later and so due later, proves the sweeper passed the deleted one's due time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_absence_rule_fires_none_of_its_pending_timers() -> anyhow::Result<()> {
+    let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
+    // Long enough for the delete to land before the first timer is due, however slow the machine.
+    isolation.config.rule_lateness = std::time::Duration::from_secs(20);
+    let app = TestApp::start_with(isolation, Role::All).await?;
+    let absence = |trigger: &str| {
+        json!({"kind": "absence", "category": "fitness", "trigger": trigger,
+               "expected": ["workout_completed"], "within": "1m", "message": "{rule}"})
+    };
+    assert_eq!(
+        put_rule(&app, "deleted_nudge", &absence("app_open"))
+            .await?
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        put_rule(&app, "control_nudge", &absence("app_close"))
+            .await?
+            .0,
+        StatusCode::CREATED
+    );
+    let key = app.ingest_key.clone();
+    let mut open = workout("u1", "2021-03-01T10:00:00Z");
+    open["name"] = json!("app_open");
+    post_event(&app, &key, &open).await?;
+    app.wait_for_processed_events(1).await?;
+    let armed = "SELECT COUNT(*) FROM rule_states WHERE wake_at IS NOT NULL";
+    app.wait_for_count(armed, 1).await?;
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        "/v1/admin/rules/deleted_nudge",
+        ADMIN_TOKEN,
+        None,
+    )
+    .await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let mut close = workout("u2", "2021-03-01T10:00:00Z");
+    close["name"] = json!("app_close");
+    post_event(&app, &key, &close).await?;
+    app.wait_for_count(
+        "SELECT COUNT(*) FROM notifications WHERE rule = 'control_nudge'",
+        1,
+    )
+    .await?;
+    app.wait_for_count(armed, 0).await?;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notifications WHERE rule = 'deleted_nudge'")
+            .await?,
+        0
+    );
+    app.stop().await
+}
