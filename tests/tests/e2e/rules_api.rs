@@ -39,6 +39,10 @@ pub(crate) async fn call(
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
+async fn admin_get(app: &TestApp, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+    call(app, Method::GET, path, ADMIN_TOKEN, None).await
+}
+
 async fn put_rule(app: &TestApp, name: &str, rule: &Value) -> anyhow::Result<(StatusCode, Value)> {
     call(
         app,
@@ -73,7 +77,7 @@ async fn rules_are_published_in_versions_listed_and_deleted_and_an_invalid_one_n
         "{body}"
     );
 
-    let (_, listed) = call(&app, Method::GET, "/v1/admin/rules", ADMIN_TOKEN, None).await?;
+    let (_, listed) = admin_get(&app, "/v1/admin/rules").await?;
     let names: Vec<_> = listed["rules"]
         .as_array()
         .into_iter()
@@ -89,14 +93,7 @@ async fn rules_are_published_in_versions_listed_and_deleted_and_an_invalid_one_n
         ],
         "the file seeded two"
     );
-    let (status, detail) = call(
-        &app,
-        Method::GET,
-        "/v1/admin/rules/workouts",
-        ADMIN_TOKEN,
-        None,
-    )
-    .await?;
+    let (status, detail) = admin_get(&app, "/v1/admin/rules/workouts").await?;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (
@@ -132,14 +129,7 @@ async fn rules_are_published_in_versions_listed_and_deleted_and_an_invalid_one_n
         delete("/v1/admin/rules/workouts").await?.0,
         StatusCode::NOT_FOUND
     );
-    let (_, detail) = call(
-        &app,
-        Method::GET,
-        "/v1/admin/rules/workouts",
-        ADMIN_TOKEN,
-        None,
-    )
-    .await?;
+    let (_, detail) = admin_get(&app, "/v1/admin/rules/workouts").await?;
     assert_eq!(
         (&detail["live"], detail["versions"].as_array().map(Vec::len)),
         (&json!(false), Some(2))
@@ -150,14 +140,7 @@ async fn rules_are_published_in_versions_listed_and_deleted_and_an_invalid_one_n
         (StatusCode::CREATED, &json!(3)),
         "{body}"
     );
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        "/v1/admin/rules/never",
-        ADMIN_TOKEN,
-        None,
-    )
-    .await?;
+    let (status, _) = admin_get(&app, "/v1/admin/rules/never").await?;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await
 }
@@ -194,14 +177,7 @@ async fn a_read_or_ingest_key_gets_403_and_an_unknown_one_401() -> anyhow::Resul
             assert_eq!(status, expected, "{method} {path} with {key}");
         }
     }
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        "/v1/admin/rules/daily_training_dose",
-        ADMIN_TOKEN,
-        None,
-    )
-    .await?;
+    let (status, _) = admin_get(&app, "/v1/admin/rules/daily_training_dose").await?;
     assert_eq!(status, StatusCode::OK, "nothing was deleted");
     app.stop().await
 }
