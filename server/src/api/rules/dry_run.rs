@@ -262,3 +262,52 @@ fn notification_out(decided: DryRunNotification) -> DryRunNotificationOut {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eye_rules::{DecidingEvent, Notification, OccasionKey};
+
+    fn decided(hours: i64) -> DryRunNotification {
+        let rule = RuleName::parse("r").expect("valid name");
+        let at = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::hours(hours);
+        DryRunNotification {
+            notification: Notification {
+                occasion: OccasionKey::new(&rule, "u", Uuid::nil()),
+                rule,
+                user_id: "u".into(),
+                message: "m".into(),
+                triggered_at: at,
+            },
+            deciding: DecidingEvent {
+                event_id: Uuid::nil(),
+                category: "c".into(),
+                name: "n".into(),
+                timestamp: at,
+                data: serde_json::Map::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_report_counts_everything_per_day_and_keeps_the_first_100_by_time() {
+        let mut report = Report::default();
+        (0..150).rev().for_each(|hours| report.add(decided(hours)));
+        let out = report.answer("r".into());
+        assert_eq!(out.total, 150);
+        assert_eq!(out.notifications.len(), FIRST);
+        let times: Vec<_> = out.notifications.iter().map(|n| n.triggered_at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(times[0], DateTime::<Utc>::UNIX_EPOCH);
+        let days: Vec<_> = out.per_day.iter().map(|d| d.count).collect();
+        assert_eq!(days, [24, 24, 24, 24, 24, 24, 6]);
+    }
+
+    #[test]
+    fn a_range_must_run_forward_and_span_at_most_366_days() {
+        let start = DateTime::<Utc>::UNIX_EPOCH;
+        assert!(check_range(start, start).is_err());
+        assert!(check_range(start, start + TimeDelta::days(366)).is_ok());
+        assert!(check_range(start, start + TimeDelta::days(367)).is_err());
+    }
+}
