@@ -5,7 +5,8 @@
 //! are locked, the new events evaluated in event-time order, and the states written back with the
 //! notifications they decided, in the same transaction as the events. The outbox therefore holds exactly
 //! the notifications of committed events, and no crash, retry or redelivery can store an event without
-//! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds.
+//! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds. The rules are
+//! the published ones at the revision the job's own transaction reads ([`RuleBook`]).
 
 mod book;
 mod reactor;
