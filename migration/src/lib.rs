@@ -14,6 +14,7 @@ mod m20261130_000008_dead_jobs;
 mod m20261130_000009_notification_leases;
 mod m20261130_000010_registry_revision;
 mod m20261130_000011_rule_checkpoints;
+mod m20261130_000012_rules;
 mod m20261130_000013_notification_pages;
 mod m20261130_000015_erasures;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_notification_leases::Migration),
             Box::new(m20261130_000010_registry_revision::Migration),
             Box::new(m20261130_000011_rule_checkpoints::Migration),
+            Box::new(m20261130_000012_rules::Migration),
             Box::new(m20261130_000013_notification_pages::Migration),
             Box::new(m20261130_000015_erasures::Migration),
         ]

@@ -46,6 +46,7 @@ impl AbsenceRule {
             user_id: cx.user_id,
             minutes: None,
             window_minutes: Some(self.within.num_minutes()),
+            count: None,
             data: &[cx.event.data],
         };
         out.changes.push(StateChange::ArmTimer(AbsenceTimer {
@@ -90,7 +91,7 @@ pub(crate) fn settle<'s>(
     open
 }
 
-fn fire(timer: &AbsenceTimer, out: &mut Outcome) {
+pub(crate) fn fire(timer: &AbsenceTimer, out: &mut Outcome) {
     out.changes
         .push(StateChange::DisarmTimer(timer.occasion.clone()));
     out.notifications.push(Notification {

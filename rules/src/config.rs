@@ -1,14 +1,11 @@
-//! Loading rules from TOML: parse the text, then check every rule into its typed form.
+//! Loading rules from TOML: each `[[rule]]` table is a rule object ([`crate::parse_rule`]).
 //!
 //! The file format is documented in `rules.toml` beside this crate's `Cargo.toml`.
 
-use crate::absence::{self, AbsenceRule};
-use crate::duration::{self, DurationRule};
-use crate::names::{EventKind, RuleName, RuleNameError};
+use crate::definition::{RuleError, parse_rule};
+use crate::names::RuleName;
 use crate::rule_set::{Rule, RuleSet};
-use crate::template::{Builtin, Template, TemplateError};
-use chrono::TimeDelta;
-use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 
 /// The seed rules (`rules.toml`), embedded as the default configuration.
@@ -17,244 +14,96 @@ pub const DEFAULT_RULES_TOML: &str = include_str!("../rules.toml");
 /// Why a rules file was refused; every variant names the rule and field at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// Not TOML, or not the expected shape (unknown `kind`, missing or unknown field), with its position.
+    /// Not TOML.
     #[error("rules file: {0}")]
     Syntax(#[from] toml::de::Error),
-    /// A rule name outside `[a-z0-9_]{{1,64}}`.
+    /// Something beside `[[rule]]` tables, or a `rule` that is not a table.
     #[error("rules file: {0}")]
-    Name(#[from] RuleNameError),
+    Shape(String),
     /// Two rules with one name.
     #[error("rule `{0}` is defined more than once")]
     DuplicateName(RuleName),
-    /// A duration that humantime cannot read.
-    #[error(
-        "rule `{rule}`: `{field}` = {value:?} is not a duration (try \"30m\" or \"1h 30m\"): {source}"
-    )]
-    BadDuration {
-        /// The rule.
-        rule: RuleName,
-        /// The field, e.g. `longer_than`.
-        field: &'static str,
-        /// The text as written.
-        value: String,
-        /// The parser's reason.
-        source: humantime::DurationError,
-    },
-    /// A duration of zero or beyond what timestamps can hold.
-    #[error("rule `{rule}`: `{field}` must be more than zero and less than a century")]
-    DurationOutOfRange {
-        /// The rule.
-        rule: RuleName,
-        /// The field.
-        field: &'static str,
-    },
-    /// A required text or list that is empty (category, event name, `pair_on`, `expected`).
-    #[error("rule `{rule}`: `{field}` must not be empty")]
-    Empty {
-        /// The rule.
-        rule: RuleName,
-        /// The field.
-        field: &'static str,
-    },
-    /// One event type in two roles of a rule (e.g. both start and finish).
-    #[error("rule `{rule}`: event `{event}` appears in more than one role")]
-    OverlappingEvents {
-        /// The rule.
-        rule: RuleName,
-        /// The event name.
-        event: String,
-    },
-    /// A message template that does not parse, e.g. with an unknown placeholder.
-    #[error("rule `{rule}`: `message`: {source}")]
-    Message {
-        /// The rule.
-        rule: RuleName,
-        /// What is wrong with it.
-        source: TemplateError,
-    },
+    /// A rule with a field at fault.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawFile {
-    #[serde(default)]
-    rule: Vec<RawRule>,
+/// One rule of a file: its name, its object (as the API takes it), and its checked form.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// The rule's name.
+    pub name: RuleName,
+    /// The rule object, without its `name`.
+    pub body: Map<String, Value>,
+    /// The checked rule.
+    pub rule: Rule,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum RawRule {
-    Duration(RawDuration),
-    Absence(RawAbsence),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDuration {
-    name: String,
-    category: String,
-    start: String,
-    finish: String,
-    #[serde(default)]
-    cancel: Vec<String>,
-    pair_on: String,
-    longer_than: String,
-    message: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAbsence {
-    name: String,
-    category: String,
-    trigger: String,
-    expected: Vec<String>,
-    within: String,
-    message: String,
+/// Parses and checks a rules file's content into its rule objects, in file order.
+pub fn definitions_from_toml(text: &str) -> Result<Vec<Definition>, ConfigError> {
+    let mut file: toml::Table = toml::from_str(text)?;
+    let tables = match file.remove("rule") {
+        None => Vec::new(),
+        Some(toml::Value::Array(tables)) => tables,
+        Some(_) => return Err(ConfigError::Shape("`rule` must be [[rule]] tables".into())),
+    };
+    if let Some(other) = file.keys().next() {
+        return Err(ConfigError::Shape(format!(
+            "unknown key `{other}`: only [[rule]] tables"
+        )));
+    }
+    let mut names = BTreeSet::new();
+    let mut definitions = Vec::with_capacity(tables.len());
+    for (index, table) in tables.into_iter().enumerate() {
+        let Ok(Value::Object(mut body)) = serde_json::to_value(table) else {
+            return Err(ConfigError::Shape(format!(
+                "rule #{} is not a table",
+                index + 1
+            )));
+        };
+        let Some(Value::String(name)) = body.remove("name") else {
+            let rule = format!("#{}", index + 1);
+            let problem = crate::Problem::Missing;
+            let field = "name".to_owned();
+            return Err(RuleError {
+                rule,
+                field,
+                problem,
+            }
+            .into());
+        };
+        let rule = parse_rule(&name, &body)?;
+        if !names.insert(rule.name().clone()) {
+            return Err(ConfigError::DuplicateName(rule.name().clone()));
+        }
+        definitions.push(Definition {
+            name: rule.name().clone(),
+            body,
+            rule,
+        });
+    }
+    Ok(definitions)
 }
 
 impl RuleSet {
     /// Parses and checks a rules file's content.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let raw: RawFile = toml::from_str(text)?;
-        let mut names = BTreeSet::new();
-        let mut rules = Vec::with_capacity(raw.rule.len());
-        for raw_rule in raw.rule {
-            let rule = raw_rule.check()?;
-            if !names.insert(rule.name().clone()) {
-                return Err(ConfigError::DuplicateName(rule.name().clone()));
-            }
-            rules.push(rule);
-        }
-        Ok(Self::new(rules))
+        let rules = definitions_from_toml(text)?.into_iter().map(|d| d.rule);
+        Ok(Self::new(rules.collect()))
     }
 
     /// The seed rules embedded from `rules.toml` ([`DEFAULT_RULES_TOML`]).
     pub fn seed() -> Result<Self, ConfigError> {
         Self::from_toml_str(DEFAULT_RULES_TOML)
     }
-}
 
-impl RawRule {
-    fn check(self) -> Result<Rule, ConfigError> {
-        match self {
-            Self::Duration(raw) => raw.check().map(Rule::Duration),
-            Self::Absence(raw) => raw.check().map(Rule::Absence),
+    /// A set of checked rules; refuses two with one name.
+    pub fn from_rules(rules: Vec<Rule>) -> Result<Self, ConfigError> {
+        let mut names = BTreeSet::new();
+        if let Some(twice) = rules.iter().find(|rule| !names.insert(rule.name())) {
+            return Err(ConfigError::DuplicateName(twice.name().clone()));
         }
-    }
-}
-
-impl RawDuration {
-    fn check(self) -> Result<DurationRule, ConfigError> {
-        let name = RuleName::parse(self.name)?;
-        let at = Checker {
-            rule: &name,
-            category: &self.category,
-        };
-        let roles = [&self.start, &self.finish].into_iter().chain(&self.cancel);
-        at.distinct(roles)?;
-        Ok(DurationRule {
-            start: at.event("start", &self.start)?,
-            finish: at.event("finish", &self.finish)?,
-            cancel: at.events("cancel", &self.cancel)?,
-            pair_on: at.non_empty("pair_on", self.pair_on)?,
-            longer_than: at.duration("longer_than", &self.longer_than)?,
-            message: at.message(&self.message, duration::OFFERED)?,
-            name,
-        })
-    }
-}
-
-impl RawAbsence {
-    fn check(self) -> Result<AbsenceRule, ConfigError> {
-        let name = RuleName::parse(self.name)?;
-        let at = Checker {
-            rule: &name,
-            category: &self.category,
-        };
-        if self.expected.is_empty() {
-            return Err(at.empty("expected"));
-        }
-        at.distinct(std::iter::once(&self.trigger).chain(&self.expected))?;
-        Ok(AbsenceRule {
-            trigger: at.event("trigger", &self.trigger)?,
-            expected: at.events("expected", &self.expected)?,
-            within: at.duration("within", &self.within)?,
-            message: at.message(&self.message, absence::OFFERED)?,
-            name,
-        })
-    }
-}
-
-/// Checks the fields of one rule, naming it in every error.
-struct Checker<'a> {
-    rule: &'a RuleName,
-    category: &'a str,
-}
-
-impl Checker<'_> {
-    fn empty(&self, field: &'static str) -> ConfigError {
-        ConfigError::Empty {
-            rule: self.rule.clone(),
-            field,
-        }
-    }
-
-    fn event(&self, field: &'static str, name: &str) -> Result<EventKind, ConfigError> {
-        let field = if self.category.trim().is_empty() {
-            "category"
-        } else {
-            field
-        };
-        EventKind::new(self.category, name).ok_or_else(|| self.empty(field))
-    }
-
-    fn events(&self, field: &'static str, names: &[String]) -> Result<Vec<EventKind>, ConfigError> {
-        names.iter().map(|name| self.event(field, name)).collect()
-    }
-
-    fn non_empty(&self, field: &'static str, value: String) -> Result<String, ConfigError> {
-        if value.trim().is_empty() {
-            Err(self.empty(field))
-        } else {
-            Ok(value)
-        }
-    }
-
-    fn distinct<'s>(&self, names: impl Iterator<Item = &'s String>) -> Result<(), ConfigError> {
-        let mut seen = BTreeSet::new();
-        match names.into_iter().find(|name| !seen.insert(name.as_str())) {
-            Some(event) => Err(ConfigError::OverlappingEvents {
-                rule: self.rule.clone(),
-                event: event.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    fn duration(&self, field: &'static str, value: &str) -> Result<TimeDelta, ConfigError> {
-        let parsed =
-            humantime::parse_duration(value).map_err(|source| ConfigError::BadDuration {
-                rule: self.rule.clone(),
-                field,
-                value: value.to_owned(),
-                source,
-            })?;
-        let century = TimeDelta::days(36_500);
-        TimeDelta::from_std(parsed)
-            .ok()
-            .filter(|delta| *delta > TimeDelta::zero() && *delta < century)
-            .ok_or_else(|| ConfigError::DurationOutOfRange {
-                rule: self.rule.clone(),
-                field,
-            })
-    }
-
-    fn message(&self, text: &str, offered: &[Builtin]) -> Result<Template, ConfigError> {
-        Template::parse(text, offered).map_err(|source| ConfigError::Message {
-            rule: self.rule.clone(),
-            source,
-        })
+        Ok(Self::new(rules))
     }
 }
 
@@ -285,6 +134,17 @@ mod tests {
         message = "go"
     "#;
 
+    const COUNT: &str = r#"
+        [[rule]]
+        name = "five"
+        kind = "count"
+        category = "fitness"
+        event = "workout"
+        at_least = 5
+        within = "7 days"
+        message = "{count} workouts"
+    "#;
+
     fn error(text: &str) -> String {
         RuleSet::from_toml_str(text)
             .expect_err("refused")
@@ -299,9 +159,9 @@ mod tests {
     }
 
     #[test]
-    fn a_new_rule_of_either_kind_loads_without_code_changes() {
-        let rules = RuleSet::from_toml_str(&format!("{DURATION}{ABSENCE}")).expect("valid");
-        assert_eq!(rules.rules().len(), 2);
+    fn a_new_rule_of_any_kind_loads_without_code_changes() {
+        let rules = RuleSet::from_toml_str(&format!("{DURATION}{ABSENCE}{COUNT}")).expect("valid");
+        assert_eq!(rules.rules().len(), 3);
         assert!(
             RuleSet::from_toml_str("")
                 .expect("no rules is valid")
@@ -311,15 +171,15 @@ mod tests {
     }
 
     #[test]
-    fn invalid_rules_are_refused_with_a_message_naming_the_fault() {
+    fn invalid_rules_are_refused_with_a_message_naming_the_rule_and_field() {
         let cases = [
             (
                 DURATION.replace("\"duration\"", "\"streak\""),
-                "unknown variant `streak`",
+                "rule `long`: `kind` must be \"duration\", \"absence\" or \"count\"",
             ),
             (
                 DURATION.replace("\"30m\"", "\"half an hour\""),
-                "rule `long`: `longer_than` = \"half an hour\"",
+                "rule `long`: `longer_than` = \"half an hour\" is not a duration",
             ),
             (
                 DURATION.replace("\"30m\"", "\"0s\""),
@@ -327,7 +187,7 @@ mod tests {
             ),
             (
                 DURATION.replace("{minutes}", "{hours}"),
-                "rule `long`: `message`: unknown placeholder `{hours}`",
+                "rule `long`: `message` is not a valid template: unknown placeholder `{hours}`",
             ),
             (
                 ABSENCE.replace("\"go\"", "\"{minutes}\""),
@@ -343,11 +203,11 @@ mod tests {
             ),
             (
                 ABSENCE.replace("[\"started\"]", "[\"launch\"]"),
-                "event `launch` appears in more than one role",
+                "rule `nudge`: `expected` names event `launch`, which appears in more than one role",
             ),
             (
                 DURATION.replace("\"finished\"", "\"started\""),
-                "event `started` appears in more than one role",
+                "`finish` names event `started`",
             ),
             (
                 DURATION.replace("\"fitness\"", "\"\""),
@@ -363,16 +223,30 @@ mod tests {
             ),
             (
                 DURATION.replace("pair_on", "pair_by"),
-                "unknown field `pair_by`",
+                "rule `long`: `pair_by` is not a field of a `duration` rule",
+            ),
+            (DURATION.replace("message = ", "#"), "`message` is required"),
+            (
+                COUNT.replace("5", "0"),
+                "`at_least` must be a whole number from 1 to 1000",
             ),
             (
-                DURATION.replace("message = ", "#"),
-                "missing field `message`",
+                COUNT.replace("5", "\"5\""),
+                "`at_least` must be a whole number",
+            ),
+            (
+                COUNT.replace("event =", "events ="),
+                "`events` is not a field of a `count` rule",
+            ),
+            (
+                COUNT.replace("{count}", "{minutes}"),
+                "unknown placeholder `{minutes}`",
             ),
             (
                 format!("{DURATION}{DURATION}"),
                 "rule `long` is defined more than once",
             ),
+            ("title = \"x\"".into(), "unknown key `title`"),
         ];
         for (text, expected) in cases {
             let message = error(&text);
@@ -380,6 +254,29 @@ mod tests {
                 message.contains(expected),
                 "expected {expected:?} in {message:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_rule_object_is_checked_the_same_from_json_and_names_its_field() {
+        let body = serde_json::json!({
+            "kind": "count", "category": "billing", "event": "payment_failed",
+            "data_equals": {"reason": "declined"}, "at_least": 3, "within": "1h",
+            "message": "{count} failed payments"
+        });
+        let body = body.as_object().expect("an object");
+        assert!(crate::parse_rule("failed_payments", body).is_ok());
+        let cases = [
+            ("within", serde_json::json!(3600), "within"),
+            ("data_equals", serde_json::json!("declined"), "data_equals"),
+            ("name", serde_json::json!("other"), "name"),
+            ("kind", serde_json::json!(null), "kind"),
+        ];
+        for (field, value, named) in cases {
+            let mut wrong = body.clone();
+            wrong.insert(field.into(), value);
+            let err = crate::parse_rule("failed_payments", &wrong).expect_err("refused");
+            assert_eq!(err.field, named, "{err}");
         }
     }
 }

@@ -123,6 +123,7 @@ impl DurationRule {
             user_id,
             minutes: Some(trained.num_minutes()),
             window_minutes: None,
+            count: None,
             data: &[event.data, &pair.data],
         };
         out.notifications.push(Notification {

@@ -35,6 +35,7 @@ pub fn evaluate(rules: &RuleSet, state: &UserRuleState, event: &RuleEvent<'_>) -
         match rule {
             Rule::Duration(duration) => duration.evaluate(&cx, &mut out),
             Rule::Absence(absence) => absence.arm(&cx, &open, &mut out),
+            Rule::Count(count) => count.evaluate(&cx, &mut out),
         }
     }
     out

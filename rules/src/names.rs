@@ -70,6 +70,16 @@ impl EventKind {
         })
     }
 
+    /// The category.
+    pub fn category(&self) -> &str {
+        &self.category
+    }
+
+    /// The name within the category.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Whether the event is of this kind.
     pub fn matches(&self, event: &RuleEvent<'_>) -> bool {
         self.is(event.category, event.name)

@@ -1,6 +1,7 @@
 //! A validated set of rules, as loaded from configuration.
 
 use crate::absence::AbsenceRule;
+use crate::count::CountRule;
 use crate::duration::DurationRule;
 use crate::names::{EventKind, RuleName};
 
@@ -11,6 +12,8 @@ pub enum Rule {
     Duration(DurationRule),
     /// See [`AbsenceRule`].
     Absence(AbsenceRule),
+    /// See [`CountRule`].
+    Count(CountRule),
 }
 
 impl Rule {
@@ -24,6 +27,7 @@ impl Rule {
             Self::Absence(rule) => std::iter::once(&rule.trigger)
                 .chain(&rule.expected)
                 .collect(),
+            Self::Count(rule) => vec![rule.kind()],
         }
     }
 
@@ -32,6 +36,7 @@ impl Rule {
         match self {
             Self::Duration(rule) => rule.name(),
             Self::Absence(rule) => rule.name(),
+            Self::Count(rule) => rule.name(),
         }
     }
 }
@@ -62,6 +67,24 @@ impl RuleSet {
             .any(|kind| kind.is(category, name))
     }
 
+    /// Every event type (category, name) some rule reacts to, each once.
+    pub fn event_types(&self) -> Vec<(&str, &str)> {
+        let mut types: Vec<_> = self
+            .rules
+            .iter()
+            .flat_map(Rule::kinds)
+            .map(|kind| (kind.category(), kind.name()))
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
+    /// The rule with this name, if any.
+    pub fn get(&self, name: &RuleName) -> Option<&Rule> {
+        self.rules.iter().find(|rule| rule.name() == name)
+    }
+
     /// The absence rule with this name, if any.
     pub fn absence(&self, name: &RuleName) -> Option<&AbsenceRule> {
         self.rules.iter().find_map(|rule| match rule {
@@ -88,5 +111,6 @@ mod tests {
         }
         assert!(!rules.concerns("page interaction", "pageview"));
         assert!(!rules.concerns("fitness", "workout_shared"));
+        assert_eq!(rules.event_types().len(), 4);
     }
 }

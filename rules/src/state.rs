@@ -40,6 +40,30 @@ pub struct UserRuleState {
     /// Absence rules' triggers still waiting for an expected event or their deadline.
     #[serde(default)]
     pub timers: Vec<AbsenceTimer>,
+    /// Count rules' events counted so far, one window per rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<CountWindow>,
+}
+
+/// A count rule's events within its window that have not notified yet, and those that last notified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CountWindow {
+    /// The count rule; at most one window per rule and user.
+    pub rule: RuleName,
+    /// The counted events, oldest first, all within the rule's window of the newest.
+    pub counted: Vec<Counted>,
+    /// The events of the last notification: spent, so a duplicate of one never counts again.
+    #[serde(default)]
+    pub spent: Vec<Uuid>,
+}
+
+/// One event a count rule counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counted {
+    /// The event.
+    pub event_id: Uuid,
+    /// Its timestamp.
+    pub at: DateTime<Utc>,
 }
 
 /// Identifies an open pair within one user's state: the rule and the value of its pairing data key.
@@ -97,6 +121,8 @@ pub enum StateChange {
     ArmTimer(AbsenceTimer),
     /// Delete the timer with this occasion (if any).
     DisarmTimer(OccasionKey),
+    /// Replace the count rule's window.
+    SetCount(CountWindow),
 }
 
 /// A message to send to a user.
@@ -145,8 +171,17 @@ impl UserRuleState {
                     self.timers.push(timer.clone());
                 }
                 StateChange::DisarmTimer(key) => self.timers.retain(|t| &t.occasion != key),
+                StateChange::SetCount(window) => {
+                    self.counts.retain(|w| w.rule != window.rule);
+                    self.counts.push(window.clone());
+                }
             }
         }
+    }
+
+    /// The count rule's window, if it counted anything.
+    pub fn count(&self, rule: &RuleName) -> Option<&CountWindow> {
+        self.counts.iter().find(|w| &w.rule == rule)
     }
 
     /// The open pair with this key, if any.

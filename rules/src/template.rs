@@ -18,12 +18,20 @@ pub enum Builtin {
     UserId,
     /// `{minutes}`: whole minutes between a duration rule's start and finish (rounded down).
     Minutes,
-    /// `{window_minutes}`: an absence rule's window in whole minutes.
+    /// `{window_minutes}`: an absence or count rule's window in whole minutes.
     WindowMinutes,
+    /// `{count}`: how many events a count rule counted.
+    Count,
 }
 
 impl Builtin {
-    const ALL: [Builtin; 4] = [Self::Rule, Self::UserId, Self::Minutes, Self::WindowMinutes];
+    const ALL: [Builtin; 5] = [
+        Self::Rule,
+        Self::UserId,
+        Self::Minutes,
+        Self::WindowMinutes,
+        Self::Count,
+    ];
 
     /// The placeholder's name inside braces.
     pub fn name(self) -> &'static str {
@@ -32,6 +40,7 @@ impl Builtin {
             Self::UserId => "user_id",
             Self::Minutes => "minutes",
             Self::WindowMinutes => "window_minutes",
+            Self::Count => "count",
         }
     }
 
@@ -93,6 +102,7 @@ pub(crate) struct Values<'a> {
     pub user_id: &'a str,
     pub minutes: Option<i64>,
     pub window_minutes: Option<i64>,
+    pub count: Option<usize>,
     /// Searched in order; the first map with a non-blank value wins.
     pub data: &'a [&'a Map<String, Value>],
 }
@@ -193,6 +203,7 @@ fn builtin_value(builtin: Builtin, values: &Values<'_>) -> Option<String> {
         Builtin::UserId => Some(values.user_id.to_owned()),
         Builtin::Minutes => values.minutes.map(|m| m.to_string()),
         Builtin::WindowMinutes => values.window_minutes.map(|m| m.to_string()),
+        Builtin::Count => values.count.map(|c| c.to_string()),
     }
 }
 
@@ -229,6 +240,7 @@ mod tests {
             user_id: "foo1",
             minutes: Some(36),
             window_minutes: None,
+            count: None,
             data: &[data],
         };
         Template::parse(text, ALL)

@@ -87,8 +87,12 @@ pub struct Replay {
 
 impl Replay {
     pub fn seed() -> Self {
+        Self::with(RuleSet::seed().expect("seed rules load"))
+    }
+
+    pub fn with(rules: RuleSet) -> Self {
         Self {
-            rules: RuleSet::seed().expect("seed rules load"),
+            rules,
             states: BTreeMap::new(),
         }
     }

@@ -83,6 +83,10 @@ pub struct Config {
     #[arg(long, env = "EYE_RULE_LATENESS", default_value = "60s", value_parser = humantime::parse_duration)]
     pub rule_lateness: Duration,
 
+    /// The most stored events (of the rule's types) one rule dry run may read; a larger range is refused.
+    #[arg(long, env = "EYE_DRY_RUN_MAX_EVENTS", default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dry_run_max_events: u64,
+
     /// How long a verified ingest key is trusted before it is checked again (bounds revocation delay
     /// across processes; revocation through this process takes effect at once).
     #[arg(long, env = "EYE_AUTH_CACHE_TTL", default_value = "30s", value_parser = humantime::parse_duration)]

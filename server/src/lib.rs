@@ -92,7 +92,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
     // Every process has the processor: workers run queued jobs through it, the API replays errors.
     let processor = Processor::new(store.clone(), validator, worker_metrics, shutdown.clone())
         .with_registry(watcher)
-        .with_rules(rules::reactor(config)?);
+        .with_rules(rules::reactor(config, &store).await?);
     if role.runs_workers() {
         rules::start_rule_tasks(config, &store, &queue, &shutdown, &mut tasks)?;
         start_retention(config, &store, &shutdown, &mut tasks)?;
@@ -286,6 +286,7 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
             deadline: config.ingest_deadline,
         }),
         body_timeout: config.http_body_timeout,
+        dry_run_max_events: config.dry_run_max_events,
     })
 }
 

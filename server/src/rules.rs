@@ -1,13 +1,15 @@
-//! Starting the notification rules in a worker process: the rule set, the timer sweeper and the
-//! notifier that delivers the outbox.
+//! Starting the notification rules: seeding the published rules from the rules file at the first start,
+//! the reactor, and in worker processes the timer sweeper and the notifier that delivers the outbox.
 
 use crate::Config;
 use anyhow::Context;
-use eye_rules::RuleSet;
+use eye_rules::{DEFAULT_RULES_TOML, Definition, definitions_from_toml};
 use eye_store::Store;
 use eye_worker::Queue;
 use eye_worker::notify::{Notifier, NotifyRetry, NotifySettings};
-use eye_worker::rules::{RuleReactor, SharedClock, Sweeper, SweeperSettings, SystemClock};
+use eye_worker::rules::{
+    RuleBook, RuleReactor, SharedClock, Sweeper, SweeperSettings, SystemClock,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -22,19 +24,35 @@ const NOTIFY_POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// Longest delay between two delivery attempts.
 const NOTIFY_MAX_DELAY: Duration = Duration::from_secs(300);
 
-/// The rules of `EYE_RULES`, or the built-in seed rules.
-pub fn load_rules(config: &Config) -> anyhow::Result<RuleSet> {
+/// The rules of `EYE_RULES`, or the built-in seed rules, checked.
+pub fn file_rules(config: &Config) -> anyhow::Result<Vec<Definition>> {
     let Some(path) = &config.rules else {
-        return RuleSet::seed().context("the built-in rules are invalid");
+        return definitions_from_toml(DEFAULT_RULES_TOML).context("the built-in rules are invalid");
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read EYE_RULES={}", path.display()))?;
-    RuleSet::from_toml_str(&text).with_context(|| format!("EYE_RULES={}", path.display()))
+    definitions_from_toml(&text).with_context(|| format!("EYE_RULES={}", path.display()))
 }
 
-/// The reactor that evaluates stored events against the rules, for the processor.
-pub fn reactor(config: &Config) -> anyhow::Result<RuleReactor> {
-    Ok(RuleReactor::new(Arc::new(load_rules(config)?)))
+/// Publishes each rule of the rules file as version 1 unless a rule of that name was ever published
+/// (deleted ones included): the file seeds the rules at the first start, the API manages them after.
+pub async fn seed_rules(config: &Config, store: &Store) -> anyhow::Result<()> {
+    for definition in file_rules(config)? {
+        let seeded = store
+            .seed_rule(&definition.name, &definition.body)
+            .await
+            .context("cannot seed the notification rules")?;
+        if seeded {
+            tracing::info!(rule = %definition.name, "published a rule from the rules file");
+        }
+    }
+    Ok(())
+}
+
+/// Seeds the rules, then answers the reactor that evaluates stored events against the published rules.
+pub async fn reactor(config: &Config, store: &Store) -> anyhow::Result<RuleReactor> {
+    seed_rules(config, store).await?;
+    Ok(RuleReactor::new(RuleBook::new()))
 }
 
 /// Spawns the timer sweeper and the notifier that delivers the outbox (in worker processes).

@@ -25,6 +25,7 @@ struct Inner {
     max_body_bytes: usize,
     admission: Admission,
     body_timeout: Duration,
+    dry_run_max_events: u64,
 }
 
 /// The parts an [`AppState`] is made of.
@@ -51,6 +52,8 @@ pub struct AppStateParts {
     pub admission: Admission,
     /// How long a body may take to arrive.
     pub body_timeout: Duration,
+    /// The most events a rule dry run may read (`EYE_DRY_RUN_MAX_EVENTS`).
+    pub dry_run_max_events: u64,
 }
 
 impl AppState {
@@ -68,6 +71,7 @@ impl AppState {
             max_body_bytes: parts.max_body_bytes,
             admission: parts.admission,
             body_timeout: parts.body_timeout,
+            dry_run_max_events: parts.dry_run_max_events,
         }))
     }
 
@@ -124,5 +128,10 @@ impl AppState {
     /// How long a body may take to arrive.
     pub fn body_timeout(&self) -> Duration {
         self.0.body_timeout
+    }
+
+    /// The most events a rule dry run may read.
+    pub fn dry_run_max_events(&self) -> u64 {
+        self.0.dry_run_max_events
     }
 }

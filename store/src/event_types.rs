@@ -210,7 +210,7 @@ fn new_version(event_type: &EventType, version: i32, schema: Value) -> event_typ
     }
 }
 
-fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+pub(crate) fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(
         err.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))

@@ -15,8 +15,10 @@ mod notifications;
 pub mod queries;
 mod read_keys;
 mod rule_events;
+mod rule_history;
 mod rule_lock;
 mod rule_state;
+mod rules;
 
 pub use applications::{Application, CreatedApplication};
 pub use dead_jobs::{
@@ -33,8 +35,10 @@ pub use notifications::{
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
 pub use rule_events::RuleEventRow;
+pub use rule_history::HistoryFilter;
 pub use rule_lock::{CheckpointWrite, RuleWrite};
 pub use rule_state::{Checkpoint, RuleUpdate, StoredRuleState, UserKey};
+pub use rules::{RulePublished, RuleRevision, StoredRule};
 pub use sea_orm::DbErr;
 
 use eye_migration::Migrator;

@@ -5,7 +5,7 @@ use crate::metrics::{ApiMetrics, KeyKind, Refusal};
 use crate::state::AppState;
 use eye_domain::ApplicationId;
 use eye_domain::Failure;
-use eye_store::{KeyHash, ReadScope, Store, StoreError};
+use eye_store::{ApiKey, KeyHash, ReadScope, Store, StoreError};
 use moka::future::Cache;
 use poem::Request;
 use poem_openapi::SecurityScheme;
@@ -220,19 +220,40 @@ async fn check_ingest_key(req: &Request, bearer: Bearer) -> poem::Result<Applica
     application.ok_or_else(|| ApiError::Unauthorized("unknown or revoked ingest key".into()).into())
 }
 
-/// The operator's token (`EYE_ADMIN_TOKEN`): `Authorization: Bearer <token>`.
+/// The operator's token (`EYE_ADMIN_TOKEN`): `Authorization: Bearer <token>`. A live ingest or read key
+/// is a credential that does not grant admin calls (403); anything else is unknown (401).
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_admin_token")]
 pub struct AdminToken(());
 
 async fn check_admin_token(req: &Request, bearer: Bearer) -> poem::Result<()> {
     let state = state(req)?;
-    match state.admin_token() {
-        None => Err(ApiError::Unauthorized(
+    let Some(expected) = state.admin_token() else {
+        return Err(ApiError::Unauthorized(
             "admin endpoints are disabled: EYE_ADMIN_TOKEN is not set".into(),
         )
-        .into()),
-        Some(expected) if *expected == KeyHash::of(&bearer.token) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("invalid admin token".into()).into()),
+        .into());
+    };
+    if *expected == KeyHash::of(&bearer.token) {
+        return Ok(());
     }
+    Err(if is_live_key(state, &bearer.token).await? {
+        ApiError::Forbidden("admin endpoints take the admin token, not an ingest or read key".into())
+    } else {
+        ApiError::Unauthorized("invalid admin token".into())
+    }
+    .into())
+}
+
+/// Whether `presented` is a live read key or ingest key.
+async fn is_live_key(state: &AppState, presented: &str) -> Result<bool, ApiError> {
+    if ApiKey::looks_like_read_key(presented) {
+        let scope = state.keys().read_scope_for(state.store(), presented).await;
+        return Ok(scope.map_err(ApiError::internal)?.is_some());
+    }
+    let application = state
+        .keys()
+        .application_for(state.store(), presented)
+        .await?;
+    Ok(application.is_some())
 }

@@ -25,6 +25,7 @@ pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
 pub mod spec;
+pub mod rules;
 pub mod wire;
 
 use crate::http::{AllowedMethods, with_allow_header};
@@ -49,6 +50,7 @@ pub type Apis = merge::MergePaths<(
     dead_jobs::DeadJobsApi,
     export::ExportApi,
     erasure::ErasureApi,
+    rules::RulesApi,
 )>;
 
 /// The OpenAPI service (its spec is published through [`spec::spec`]).
@@ -66,6 +68,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             dead_jobs::DeadJobsApi,
             export::ExportApi,
             erasure::ErasureApi,
+            rules::RulesApi,
         )),
         "The Eye",
         env!("CARGO_PKG_VERSION"),

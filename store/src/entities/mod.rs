@@ -12,4 +12,5 @@ pub mod ingest_errors;
 pub mod notifications;
 pub mod read_keys;
 pub mod rule_states;
+pub mod rules;
 pub mod sessions;

@@ -5,11 +5,14 @@
 //! are locked, the new events evaluated in event-time order, and the states written back with the
 //! notifications they decided, in the same transaction as the events. The outbox therefore holds exactly
 //! the notifications of committed events, and no crash, retry or redelivery can store an event without
-//! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds.
+//! evaluating it. See [`reactor`] for the protocol and why each of its invariants holds. The rules are
+//! the published ones at the revision the job's own transaction reads ([`RuleBook`]).
 
+mod book;
 mod reactor;
 mod sweeper;
 
+pub use book::{RuleBook, rule_set};
 pub use reactor::RuleReactor;
 pub use sweeper::{Sweeper, SweeperSettings};
 
@@ -52,13 +55,20 @@ pub(crate) struct Evaluated {
     pub outcome: Outcome,
 }
 
-/// Evaluates `events` (one user's, in event-time order) starting from `state` (after `cursor`).
+/// Evaluates `events` (one user's, in event-time order) starting from `state` (after `cursor`), keeping
+/// the notifications decided by events at or after `first_new` (the user's earliest new event).
+///
+/// An event before `first_new` was evaluated before, in this very order (a later-stored older event
+/// rebuilds everything after it), so with the same rules it decides the same occasions again, already in
+/// the outbox. With rules published since, it could decide new ones: history is then state (a count
+/// window holds earlier events, an absence timer earlier triggers), but only new events notify.
 pub(crate) fn evaluate_in_order(
     rules: &RuleSet,
-    state: UserRuleState,
-    cursor: Option<EventCursor>,
+    start: (UserRuleState, Option<EventCursor>),
+    first_new: EventCursor,
     events: &[RuleEventRow],
 ) -> Evaluated {
+    let (state, cursor) = start;
     let mut done = Evaluated {
         state,
         cursor,
@@ -70,23 +80,30 @@ pub(crate) fn evaluate_in_order(
         events.partition_point(|e| e.cursor.at <= newest - CHECKPOINT_LAG)
     });
     let (settled, recent) = events.split_at(behind);
-    evaluate_into(rules, &mut done, settled);
+    evaluate_into(rules, &mut done, settled, first_new);
     if let Some(cursor) = done.cursor.filter(|_| !settled.is_empty()) {
         done.checkpoint = Some(Checkpoint {
             state: done.state.clone(),
             cursor,
         });
     }
-    evaluate_into(rules, &mut done, recent);
+    evaluate_into(rules, &mut done, recent, first_new);
     done
 }
 
-fn evaluate_into(rules: &RuleSet, done: &mut Evaluated, events: &[RuleEventRow]) {
+fn evaluate_into(
+    rules: &RuleSet,
+    done: &mut Evaluated,
+    events: &[RuleEventRow],
+    first_new: EventCursor,
+) {
     for event in events {
         let outcome = evaluate(rules, &done.state, &event.as_rule_event());
         done.state.apply(&outcome.changes);
         done.outcome.changes.extend(outcome.changes);
-        done.outcome.notifications.extend(outcome.notifications);
+        if event.cursor >= first_new {
+            done.outcome.notifications.extend(outcome.notifications);
+        }
         done.cursor = Some(event.cursor);
     }
 }
@@ -111,14 +128,65 @@ mod tests {
         }
     }
 
+    const FIRST: EventCursor = EventCursor {
+        at: DateTime::<Utc>::MIN_UTC,
+        id: 0,
+    };
+
+    fn workout(hours: i64, id: i64) -> RuleEventRow {
+        RuleEventRow {
+            name: "workout".into(),
+            ..launch(hours, id)
+        }
+    }
+
+    #[test]
+    fn only_events_from_the_first_new_one_on_notify_while_earlier_ones_still_count() {
+        let rules = RuleSet::from_toml_str(
+            r#"
+            [[rule]]
+            name = "two"
+            kind = "count"
+            category = "fitness"
+            event = "workout"
+            at_least = 2
+            within = "1h"
+            message = "{count}"
+            "#,
+        )
+        .expect("valid rule");
+        let events = [workout(0, 1), workout(0, 2), workout(0, 3), workout(0, 4)];
+        let start = || (UserRuleState::default(), None);
+        let all = evaluate_in_order(&rules, start(), FIRST, &events);
+        assert_eq!(all.outcome.notifications.len(), 2);
+        let from_third = evaluate_in_order(&rules, start(), events[2].cursor, &events);
+        assert_eq!(
+            from_third.outcome.notifications.len(),
+            1,
+            "the 4th completes a pair"
+        );
+        let only_last = evaluate_in_order(&rules, start(), events[3].cursor, &events[..4]);
+        assert_eq!(
+            only_last.outcome.notifications.len(),
+            1,
+            "counted with the 3rd"
+        );
+        assert_eq!(only_last.state, all.state);
+    }
+
     #[test]
     fn the_checkpoint_is_the_state_after_the_last_event_a_day_behind_the_newest() {
         let rules = RuleSet::seed().expect("seed rules");
         let events = [launch(0, 1), launch(2, 2), launch(25, 3), launch(27, 4)];
-        let done = evaluate_in_order(&rules, UserRuleState::default(), None, &events);
+        let done = evaluate_in_order(&rules, (UserRuleState::default(), None), FIRST, &events);
         let checkpoint = done.checkpoint.expect("a checkpoint");
         assert_eq!(checkpoint.cursor, events[1].cursor, "2 h <= 27 h - 24 h");
-        let settled = evaluate_in_order(&rules, UserRuleState::default(), None, &events[..2]);
+        let settled = evaluate_in_order(
+            &rules,
+            (UserRuleState::default(), None),
+            FIRST,
+            &events[..2],
+        );
         assert_eq!(checkpoint.state, settled.state);
         assert_eq!(done.cursor, Some(events[3].cursor));
     }
@@ -127,7 +195,7 @@ mod tests {
     fn events_within_a_day_of_each_other_pass_no_checkpoint() {
         let rules = RuleSet::seed().expect("seed rules");
         let events = [launch(0, 1), launch(23, 2)];
-        let done = evaluate_in_order(&rules, UserRuleState::default(), None, &events);
+        let done = evaluate_in_order(&rules, (UserRuleState::default(), None), FIRST, &events);
         assert!(done.checkpoint.is_none());
         assert_eq!(done.cursor, Some(events[1].cursor));
     }

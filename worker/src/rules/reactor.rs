@@ -23,7 +23,7 @@
 //!    cannot fire one. Rebuilds may decide an occasion again; the outbox keeps one notification per
 //!    occasion key (a unique constraint), so none is sent twice.
 
-use super::{Evaluated, evaluate_in_order};
+use super::{Evaluated, RuleBook, evaluate_in_order};
 use eye_domain::{ApplicationId, EventId, NewEvent};
 use eye_rules::{RuleSet, UserRuleState};
 use eye_store::{
@@ -31,24 +31,23 @@ use eye_store::{
     UserKey,
 };
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// Feeds newly stored events to the rules (cheap to clone).
 #[derive(Clone)]
 pub struct RuleReactor {
-    rules: Arc<RuleSet>,
+    book: RuleBook,
 }
 
 impl RuleReactor {
-    /// A reactor applying `rules`.
-    pub fn new(rules: Arc<RuleSet>) -> Self {
-        Self { rules }
+    /// A reactor applying the published rules, at the revision each job's unit of work sees.
+    pub fn new(book: RuleBook) -> Self {
+        Self { book }
     }
 
     /// Evaluates the events of a batch that `txn` just stored (`inserted`: never duplicates), before the
     /// transaction commits. Only events with a user and of a type some rule names start an evaluation
     /// (which then covers every stored event of that user since the rule cursor); a batch without any
-    /// costs no query.
+    /// costs no query beyond reading the rules' revision, and a batch without any user not even that.
     #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
     pub async fn react(
         &self,
@@ -57,7 +56,11 @@ impl RuleReactor {
         batch: &[NewEvent],
         inserted: &[InsertedEvent],
     ) -> Result<(), StoreError> {
-        let pending = self.earliest_per_user(batch, inserted);
+        if !batch.iter().any(|event| event.user_id.is_some()) {
+            return Ok(());
+        }
+        let rules = self.book.rules_for(txn).await?;
+        let pending = earliest_per_user(&rules, batch, inserted);
         if pending.is_empty() {
             return Ok(());
         }
@@ -73,7 +76,9 @@ impl RuleReactor {
             .iter()
             .map(|(key, start)| {
                 let events = events.remove(&key.user_id).unwrap_or_default();
-                evaluate_in_order(&self.rules, start.state.clone(), start.cursor, &events)
+                let first_new = pending[&key.user_id];
+                let from = (start.state.clone(), start.cursor);
+                evaluate_in_order(&rules, from, first_new, &events)
             })
             .collect();
         let writes: Vec<RuleWrite<'_>> = starts
@@ -83,40 +88,39 @@ impl RuleReactor {
             .collect();
         txn.write_rule_states(&writes).await
     }
+}
 
-    /// Each user's earliest newly stored event of a type the rules concern.
-    fn earliest_per_user(
-        &self,
-        batch: &[NewEvent],
-        inserted: &[InsertedEvent],
-    ) -> BTreeMap<String, EventCursor> {
-        let concerned: Vec<(&str, EventId)> = batch
-            .iter()
-            .filter(|e| {
-                let type_ = &e.event_type;
-                self.rules
-                    .concerns(type_.category.as_str(), type_.name.as_str())
-            })
-            .filter_map(|e| Some((e.user_id.as_ref()?.as_str(), e.event_id)))
-            .collect();
-        let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
-        // Most traffic concerns no rule: skip indexing the stored events then.
-        if concerned.is_empty() {
-            return earliest;
-        }
-        let cursors: HashMap<EventId, EventCursor> =
-            inserted.iter().map(|e| (e.event_id, e.cursor)).collect();
-        for (user, event_id) in concerned {
-            let Some(cursor) = cursors.get(&event_id) else {
-                continue;
-            };
-            earliest
-                .entry(user.to_owned())
-                .and_modify(|first| *first = (*first).min(*cursor))
-                .or_insert(*cursor);
-        }
-        earliest
+/// Each user's earliest newly stored event of a type the rules concern.
+fn earliest_per_user(
+    rules: &RuleSet,
+    batch: &[NewEvent],
+    inserted: &[InsertedEvent],
+) -> BTreeMap<String, EventCursor> {
+    let concerned: Vec<(&str, EventId)> = batch
+        .iter()
+        .filter(|e| {
+            let type_ = &e.event_type;
+            rules.concerns(type_.category.as_str(), type_.name.as_str())
+        })
+        .filter_map(|e| Some((e.user_id.as_ref()?.as_str(), e.event_id)))
+        .collect();
+    let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
+    // Most traffic concerns no rule: skip indexing the stored events then.
+    if concerned.is_empty() {
+        return earliest;
     }
+    let cursors: HashMap<EventId, EventCursor> =
+        inserted.iter().map(|e| (e.event_id, e.cursor)).collect();
+    for (user, event_id) in concerned {
+        let Some(cursor) = cursors.get(&event_id) else {
+            continue;
+        };
+        earliest
+            .entry(user.to_owned())
+            .and_modify(|first| *first = (*first).min(*cursor))
+            .or_insert(*cursor);
+    }
+    earliest
 }
 
 /// The write of one user's evaluation: its new state, and the checkpoint it passed (or the stored one, if

@@ -4,8 +4,9 @@
 use super::SharedClock;
 use crate::queue::Queue;
 use chrono::{DateTime, TimeDelta, Utc};
-use eye_rules::{Lateness, fire_due_timers};
+use eye_rules::{AbsenceTimer, Lateness, Outcome, RuleName, StateChange, fire_due_timers};
 use eye_store::{RuleUpdate, Store, StoreError, UserKey};
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -85,8 +86,19 @@ impl Sweeper {
         };
         let lateness = TimeDelta::seconds(i64::from(self.lateness_secs()));
         let users = self.store.users_to_wake(until - lateness, BATCH).await?;
+        if users.is_empty() {
+            return Ok(0);
+        }
+        // Read after the users: a rule deleted before this sweep began fires none of its timers.
+        let live: HashSet<String> = self
+            .store
+            .live_rules()
+            .await?
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         for key in &users {
-            self.fire(key, until).await?;
+            self.fire(key, until, &live).await?;
         }
         Ok(users.len())
     }
@@ -110,17 +122,23 @@ impl Sweeper {
         }
     }
 
-    async fn fire(&self, key: &UserKey, until: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn fire(
+        &self,
+        key: &UserKey,
+        until: DateTime<Utc>,
+        live: &HashSet<String>,
+    ) -> Result<(), StoreError> {
         loop {
             let stored = self.store.rule_state(key).await?;
             // A user without a stored state has no timer.
             let Some(expected) = stored.version else {
                 return Ok(());
             };
-            let outcome = fire_due_timers(
+            let outcome = fire_live_timers(
                 &stored.state.timers,
                 until,
                 Lateness::from_secs(self.lateness_secs()),
+                |rule| live.contains(rule.as_str()),
             );
             if outcome.is_empty() {
                 return Ok(());
@@ -139,5 +157,54 @@ impl Sweeper {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Fires the due timers of live rules, and disarms without a word the timers of rules deleted since
+/// they were armed: a deleted rule stops notifying.
+fn fire_live_timers(
+    timers: &[AbsenceTimer],
+    until: DateTime<Utc>,
+    lateness: Lateness,
+    is_live: impl Fn(&RuleName) -> bool,
+) -> Outcome {
+    let (live, deleted): (Vec<AbsenceTimer>, Vec<AbsenceTimer>) = timers
+        .iter()
+        .cloned()
+        .partition(|timer| is_live(&timer.rule));
+    let mut outcome = fire_due_timers(&live, until, lateness);
+    let disarm = deleted
+        .into_iter()
+        .map(|t| StateChange::DisarmTimer(t.occasion));
+    outcome.changes.extend(disarm);
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eye_rules::OccasionKey;
+
+    fn timer(rule: &str) -> AbsenceTimer {
+        let rule = RuleName::parse(rule).expect("valid name");
+        AbsenceTimer {
+            occasion: OccasionKey::new(&rule, "u", uuid::Uuid::new_v4()),
+            rule,
+            user_id: "u".into(),
+            trigger_event_id: uuid::Uuid::new_v4(),
+            deadline: DateTime::<Utc>::UNIX_EPOCH,
+            trigger_received_at: DateTime::<Utc>::UNIX_EPOCH,
+            message: "m".into(),
+        }
+    }
+
+    #[test]
+    fn a_deleted_rules_timer_is_disarmed_without_a_notification() {
+        let timers = [timer("kept"), timer("deleted")];
+        let now = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::hours(1);
+        let outcome = fire_live_timers(&timers, now, Lateness::default(), |r| r.as_str() == "kept");
+        assert_eq!(outcome.notifications.len(), 1);
+        assert_eq!(outcome.notifications[0].rule.as_str(), "kept");
+        assert_eq!(outcome.changes.len(), 2, "both timers leave the state");
     }
 }
