@@ -123,7 +123,10 @@ mod tests {
 
     #[test]
     fn every_module_the_page_imports_is_embedded() {
-        for asset in ALL.iter().filter(|a| a.content_type == JS || a.content_type == HTML) {
+        for asset in ALL
+            .iter()
+            .filter(|a| a.content_type == JS || a.content_type == HTML)
+        {
             let text = String::from_utf8_lossy(asset.body);
             for import in imports(&text) {
                 assert!(find(import).is_some(), "{} imports {import}", asset.name);
@@ -138,7 +141,9 @@ mod tests {
         modules
             .chain(scripts)
             .filter_map(|rest| rest.split(['\'', '"']).next())
-            .filter(|name| name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".svg"))
+            .filter(|name| {
+                name.ends_with(".js") || name.ends_with(".css") || name.ends_with(".svg")
+            })
             .collect()
     }
 }

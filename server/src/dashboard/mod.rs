@@ -43,7 +43,10 @@ fn serve(req: &Request, asset: &'static Asset) -> Response {
         Response::builder().body(asset.body)
     };
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(asset.content_type),
+    );
     // The files change only with the binary: revalidate (cheap, by ETag) rather than cache blindly.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -54,8 +57,14 @@ fn serve(req: &Request, asset: &'static Asset) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
@@ -99,7 +108,12 @@ mod tests {
             let response = client.get(path).send().await;
             response.assert_status_is_ok();
             response.assert_content_type("text/html; charset=utf-8");
-            let body = response.0.into_body().into_string().await.unwrap_or_default();
+            let body = response
+                .0
+                .into_body()
+                .into_string()
+                .await
+                .unwrap_or_default();
             assert!(body.contains("<title>The Eye"), "{path}: {body}");
         }
     }
@@ -108,7 +122,10 @@ mod tests {
     async fn every_asset_is_served_with_its_type_and_a_strict_policy() {
         let client = TestClient::new(app());
         for asset in assets::ALL {
-            let response = client.get(format!("/dashboard/{}", asset.name)).send().await;
+            let response = client
+                .get(format!("/dashboard/{}", asset.name))
+                .send()
+                .await;
             response.assert_status_is_ok();
             response.assert_content_type(asset.content_type);
             response.assert_header(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);

@@ -4,6 +4,7 @@
 mod absence_backlog;
 mod admission;
 mod auth;
+mod dashboard;
 mod db_outage;
 mod dead_jobs;
 mod durability;

@@ -42,26 +42,30 @@ export function seriesOf(buckets) {
   return series;
 }
 
-function niceMax(value) {
-  if (value <= 5) return 5;
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  return [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((m) => m >= value);
+/** A round step for about four gridlines up to `value` (1, 2 or 5 times a power of ten). */
+function niceStep(value) {
+  const rough = Math.max(1, value / 4);
+  const magnitude = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].map((m) => m * magnitude).find((m) => m >= rough);
 }
 
 /** A line per group over `starts`; every point is a circle carrying its group, start and count. */
 export function lineChart({ starts, series, interval, label }) {
   const width = 960, height = 300, left = 56, right = 12, top = 12, bottom = 36;
-  const max = niceMax(Math.max(1, ...[...series.values()].flatMap((m) => [...m.values()])));
+  const highest = Math.max(1, ...[...series.values()].flatMap((m) => [...m.values()]));
+  const step = niceStep(highest);
+  const max = Math.ceil(highest / step) * step;
   const x = (i) => left + (starts.length < 2 ? 0.5 : i / (starts.length - 1)) * (width - left - right);
   const y = (v) => top + (1 - v / max) * (height - top - bottom);
-  const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * max);
+  const yTicks = Array.from({ length: max / step + 1 }, (_, i) => i * step);
   const xTicks = starts.length ? [0, 0.25, 0.5, 0.75, 1].map((f) => Math.round(f * (starts.length - 1))) : [];
   return h('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': label },
     yTicks.map((v) => h('g', {},
       h('line', { class: 'grid', x1: left, x2: width - right, y1: y(v), y2: y(v) }),
       h('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end' }, fmtCount(Math.round(v))))),
     h('line', { class: 'axis', x1: left, x2: width - right, y1: y(0), y2: y(0) }),
-    [...new Set(xTicks)].map((i) => h('text', { x: x(i), y: height - 12, 'text-anchor': 'middle' },
+    [...new Set(xTicks)].map((i) => h('text', { x: x(i), y: height - 12,
+      'text-anchor': i === 0 ? 'start' : i === starts.length - 1 ? 'end' : 'middle' },
       tickLabel(starts[i], interval))),
     [...series.entries()].map(([group, counts], index) => seriesPath(group, counts, index, { starts, x, y })));
 }

@@ -64,7 +64,14 @@ function controls(params, ctx, updated) {
   field('To (UTC)', input('to', toInput(custom ? params.get('to') : ''), { type: 'datetime-local', step: 1 })),
   ctx.admin ? field('Application', select('app', apps, params.get('app'))) : null,
   h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Show'), updated));
-  form.elements.range.addEventListener('change', () => form.requestSubmit());
+  // The dates matter only for a custom range: picking another range applies it at once.
+  const dates = [form.elements.from, form.elements.to];
+  const showDates = (on) => dates.forEach((el) => { el.disabled = !on; el.parentElement.hidden = !on; });
+  showDates(custom);
+  form.elements.range.addEventListener('change', () => {
+    if (form.elements.range.value === 'custom') showDates(true);
+    else form.requestSubmit();
+  });
   return form;
 }
 

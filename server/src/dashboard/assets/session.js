@@ -20,10 +20,10 @@ export async function render(main, params, ctx) {
   const { items, complete } = await allPages((cursor, signal) =>
     api.sessionEvents(id, { application_id: app, limit: PAGE, cursor }, signal), 'events', MAX_PAGES, ctx.signal);
   const times = items.map((e) => Date.parse(e.timestamp));
-  main.append(summary(items, times, ctx, app),
+  main.append(h('div', {}, summary(items, times, ctx, app),
     complete ? null : h('p', { class: 'notice' }, `Showing the first ${fmtCount(items.length)} events.`),
     times.length ? sessionStrip(times) : null,
-    h('ol', { class: 'timeline', id: 'timeline' }, timeline(items, times)));
+    h('ol', { class: 'timeline', id: 'timeline' }, timeline(items, times))));
 }
 
 function summary(items, times, ctx, app) {

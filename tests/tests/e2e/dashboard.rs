@@ -1,0 +1,442 @@
+//! The analyst dashboard in a real browser (headless Chromium over WebDriver), against the real service
+//! on PostgreSQL + Redis with data sent through the API: sign-in, the overview chart held to
+//! `/v1/stats/events`, the explorer's filters and keyset paging, a session's timeline, fixing a schema and
+//! replaying the refused events, notifications, event types, phone width, and a read key that sees
+//! nothing of another application in any view. Any console error fails the test.
+
+mod browser;
+mod seed;
+
+use crate::support::{ADMIN_TOKEN, Backend, TestApp};
+use browser::Browser;
+use fantoccini::key::Key;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+#[tokio::test]
+async fn the_dashboard_shows_what_the_api_answers_and_nothing_of_other_applications()
+-> anyhow::Result<()> {
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let browser = Browser::start().await;
+    let outcome = match &browser {
+        Ok(browser) => scenario(&app, browser).await,
+        Err(err) => Err(anyhow::anyhow!("{err:#}")),
+    };
+    if let Ok(browser) = browser {
+        browser.close().await?;
+    }
+    app.stop().await?;
+    outcome
+}
+
+async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let mut seeded = seed::seed(app).await?;
+    sign_in(app, browser, ADMIN_TOKEN).await?;
+    overview_matches_stats(app, browser).await?;
+    overview_refreshes_by_itself(app, browser).await?;
+    seeded.stored += 1;
+    explorer_filters_and_pages(app, browser).await?;
+    session_timeline(app, browser).await?;
+    fix_and_replay(app, browser, &seeded).await?;
+    notifications_and_types(app, browser).await?;
+    phone_width(app, browser).await?;
+    no_console_errors(browser).await?;
+    let read_key = seed::read_key_for(app, &app.application_id).await?;
+    browser.find("#sign-out").await?.click().await?;
+    sign_in(app, browser, &read_key).await?;
+    read_key_sees_only_its_application(app, browser, &seeded).await?;
+    no_console_errors(browser).await
+}
+
+/// Types the token and presses Enter (the form works from the keyboard).
+async fn sign_in(app: &TestApp, browser: &Browser, token: &str) -> anyhow::Result<()> {
+    browser.goto(&format!("{}/dashboard", app.base)).await?;
+    let field = browser.find("#token").await?;
+    field
+        .send_keys(&format!("{token}{}", char::from(Key::Enter)))
+        .await?;
+    browser.find("#events-chart circle.point").await?;
+    let stored = browser
+        .js("return sessionStorage.getItem('eye.token');", vec![])
+        .await?;
+    anyhow::ensure!(
+        stored == json!(token),
+        "the token is kept in sessionStorage"
+    );
+    anyhow::ensure!(
+        !browser.client.current_url().await?.as_str().contains(token),
+        "never in the URL"
+    );
+    Ok(())
+}
+
+/// Every point of the chart is the API's count for its category and bucket (empty buckets: 0).
+async fn overview_matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let chart = browser
+        .js(
+            "const c = document.getElementById('events-chart');
+             return {range: {...c.dataset}, total: document.getElementById('total-events').textContent,
+                     points: [...c.querySelectorAll('circle.point')].map(p => ({...p.dataset}))};",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("overview").await?;
+    let range = &chart["range"];
+    let stats = api_get(
+        app,
+        ADMIN_TOKEN,
+        "/v1/stats/events",
+        &[
+            ("group_by", "category"),
+            ("interval", range["interval"].as_str().unwrap_or_default()),
+            ("from", range["from"].as_str().unwrap_or_default()),
+            ("to", range["to"].as_str().unwrap_or_default()),
+        ],
+    )
+    .await?;
+    let expected: BTreeSet<(String, String, i64)> = stats["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            (
+                str_of(&b["group"]),
+                canonical(&b["start"]),
+                b["count"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    let points = chart["points"].as_array().cloned().unwrap_or_default();
+    let drawn: BTreeSet<(String, String, i64)> = points
+        .iter()
+        .map(|p| {
+            (
+                str_of(&p["group"]),
+                canonical(&p["start"]),
+                str_of(&p["count"]).parse().unwrap_or(-1),
+            )
+        })
+        .filter(|(_, _, count)| *count != 0)
+        .collect();
+    anyhow::ensure!(
+        expected.len() >= 6,
+        "the seed spreads over several buckets: {expected:?}"
+    );
+    let extra: Vec<_> = drawn.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&drawn).collect();
+    anyhow::ensure!(extra.is_empty() && missing.is_empty(), "chart has {extra:?}, lacks {missing:?}");
+    let total: i64 = expected.iter().map(|(_, _, count)| count).sum();
+    anyhow::ensure!(
+        str_of(&chart["total"]).replace(',', "") == total.to_string(),
+        "total {}",
+        chart["total"]
+    );
+    let groups: BTreeSet<String> = expected.iter().map(|(group, _, _)| group.clone()).collect();
+    anyhow::ensure!(
+        points.len() % groups.len() == 0,
+        "every group has a point per bucket"
+    );
+    Ok(())
+}
+
+/// A new event shows in the overview's total without any action in the page.
+async fn overview_refreshes_by_itself(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let before = browser
+        .find("#total-events")
+        .await?
+        .text()
+        .await?
+        .replace(',', "");
+    seed::send_one_more(app).await?;
+    let expected = before.parse::<i64>()? + 1;
+    let script = format!(
+        "return document.getElementById('total-events')?.textContent.replace(',', '') === '{expected}';"
+    );
+    browser
+        .until("the total after a new event", &script)
+        .await?;
+    Ok(())
+}
+
+/// Filters by category and user, then pages through a 30-event session 25 at a time.
+async fn explorer_filters_and_pages(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .goto(&format!("{}/dashboard#/events", app.base))
+        .await?;
+    browser
+        .find("form.filters input[name=category]")
+        .await?
+        .send_keys("page interaction")
+        .await?;
+    browser
+        .find("form.filters input[name=user_id]")
+        .await?
+        .send_keys("u-alpha")
+        .await?;
+    browser
+        .find("form.filters button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let rows = browser
+        .until(
+            "the filtered events",
+            "const rows = [...document.querySelectorAll('#explorer-results tbody tr')];
+             return location.hash.includes('user_id') && rows.length
+               ? rows.map(r => [...r.cells].slice(1, 4).map(c => c.textContent)) : null;",
+        )
+        .await?;
+    browser.screenshot("explorer").await?;
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(rows.len() == 4, "s-alpha's 4 page interactions: {rows:?}");
+    for row in &rows {
+        anyhow::ensure!(row[0] == "page interaction" && row[2] == "u-alpha", "{row}");
+    }
+    browser
+        .goto(&format!(
+            "{}/dashboard#/events?session_id=s-many&limit=25",
+            app.base
+        ))
+        .await?;
+    let first = event_ids(browser, 25).await?;
+    browser.find("#next-page").await?.click().await?;
+    let second = event_ids(browser, seed::MANY_EVENTS - 25).await?;
+    anyhow::ensure!(first.is_disjoint(&second), "pages overlap");
+    browser.find("#previous-page").await?.click().await?;
+    anyhow::ensure!(
+        event_ids(browser, 25).await? == first,
+        "back to the first page"
+    );
+    Ok(())
+}
+
+async fn event_ids(browser: &Browser, expected: usize) -> anyhow::Result<BTreeSet<String>> {
+    let script = format!(
+        "const ids = [...document.querySelectorAll('#explorer-results tbody tr')].map(r => r.dataset.eventId);
+         return ids.length === {expected} ? ids : null;"
+    );
+    let ids = browser
+        .until(&format!("{expected} events"), &script)
+        .await?;
+    Ok(ids.as_array().into_iter().flatten().map(str_of).collect())
+}
+
+/// From an event to its session: the events in order, the pauses of a minute or more shown as gaps.
+async fn session_timeline(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .goto(&format!(
+            "{}/dashboard#/events?session_id=s-alpha",
+            app.base
+        ))
+        .await?;
+    browser
+        .find("#explorer-results a[href*='s-alpha']")
+        .await?
+        .click()
+        .await?;
+    let items = browser
+        .until(
+            "the timeline",
+            "const items = [...document.querySelectorAll('#timeline > li')];
+             return items.length ? items.map(li => li.className === 'gap' ? 'gap' : li.querySelector('strong').textContent) : null;",
+        )
+        .await?;
+    browser.screenshot("session").await?;
+    let expected = json!([
+        "pageview",
+        "cta click",
+        "gap",
+        "submit",
+        "pageview",
+        "gap",
+        "pageview"
+    ]);
+    anyhow::ensure!(items == expected, "timeline {items}");
+    let events = expected
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|item| *item != "gap")
+        .count();
+    anyhow::ensure!(events == seed::ALPHA_EVENTS, "every event of s-alpha");
+    Ok(())
+}
+
+/// The refused `checkout / paid` events show their JSON pointer; the schema is fixed and they are replayed.
+async fn fix_and_replay(
+    app: &TestApp,
+    browser: &Browser,
+    seeded: &seed::Seeded,
+) -> anyhow::Result<()> {
+    browser
+        .goto(&format!("{}/dashboard#/errors", app.base))
+        .await?;
+    let detail = browser
+        .find("#errors-results tr[data-reason=invalid_payload] pre.detail")
+        .await?;
+    let text = detail.text().await?;
+    anyhow::ensure!(
+        text.contains("/amount"),
+        "the JSON pointer of the bad value: {text}"
+    );
+    browser.screenshot("errors").await?;
+    browser
+        .find("#errors-results .fix-button")
+        .await?
+        .click()
+        .await?;
+    let editor = browser.find("#schema-editor").await?;
+    editor.clear().await?;
+    editor
+        .send_keys(
+            r#"{"type": "object", "properties": {"amount": {"type": ["number", "string"]}}}"#,
+        )
+        .await?;
+    browser.find("#publish-schema").await?.click().await?;
+    browser
+        .until(
+            "published",
+            "return document.getElementById('replay-outcome').textContent.includes('version 2');",
+        )
+        .await?;
+    browser.find("#replay-type").await?.click().await?;
+    let result = browser
+        .until("the replay's result", "const r = document.getElementById('replay-outcome'); return r && r.textContent.includes('Replayed') ? r.textContent : null;")
+        .await?;
+    browser.screenshot("replay").await?;
+    anyhow::ensure!(
+        str_of(&result).contains("Replayed 2: 2 stored, 0 still failing"),
+        "{result}"
+    );
+    app.wait_for_count("SELECT count(*) FROM events", seeded.stored + 2)
+        .await
+}
+
+async fn notifications_and_types(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .goto(&format!(
+            "{}/dashboard#/notifications?user_id=u-fit",
+            app.base
+        ))
+        .await?;
+    let rows = browser
+        .until("notifications", "const rows = document.querySelectorAll('#notifications-results tbody tr'); return rows.length ? [...rows].map(r => r.textContent) : null;")
+        .await?;
+    browser.screenshot("notifications").await?;
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    anyhow::ensure!(
+        rows.len() == 1 && str_of(&rows[0]).contains("daily_training_dose"),
+        "{rows:?}"
+    );
+    browser
+        .goto(&format!("{}/dashboard#/types", app.base))
+        .await?;
+    browser.find("main table").await?;
+    let text = browser.text().await?;
+    browser.screenshot("event-types").await?;
+    anyhow::ensure!(text.contains("checkout") && text.contains("paid"), "{text}");
+    Ok(())
+}
+
+/// At 390 px the overview fits the screen (nothing scrolls sideways but the tables' own boxes).
+async fn phone_width(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    browser.client.set_window_size(390, 844).await?;
+    browser
+        .goto(&format!("{}/dashboard#/overview", app.base))
+        .await?;
+    browser.find("#events-chart circle.point").await?;
+    let overflow = browser
+        .js(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("overview-phone").await?;
+    browser
+        .client
+        .set_window_size(browser::DESKTOP.0, browser::DESKTOP.1)
+        .await?;
+    anyhow::ensure!(
+        overflow.as_i64() == Some(0),
+        "page wider than the phone by {overflow} px"
+    );
+    Ok(())
+}
+
+/// Every view with `web`'s read key: `web`'s data shows, `other`'s never does.
+async fn read_key_sees_only_its_application(
+    app: &TestApp,
+    browser: &Browser,
+    seeded: &seed::Seeded,
+) -> anyhow::Result<()> {
+    let views = [
+        ("overview", "#events-chart circle.point", "page interaction"),
+        ("events?limit=100", "#explorer-results tbody tr", "s-alpha"),
+        ("errors", "#errors-results tbody tr", "/amount"),
+        ("notifications", "#notifications-results tbody tr", "u-fit"),
+        ("types", "main .notice", "admin token"),
+    ];
+    for (view, ready, own) in views {
+        browser
+            .goto(&format!("{}/dashboard#/{view}", app.base))
+            .await?;
+        browser.find(ready).await?;
+        let text = browser.text().await?;
+        let html = browser
+            .js("return document.body.innerHTML;", vec![])
+            .await?;
+        let page = format!("{text}\n{}", str_of(&html));
+        anyhow::ensure!(page.contains(own), "{view}: {own} missing");
+        for marker in seed::OTHER_MARKERS
+            .iter()
+            .chain([&seeded.other_id.as_str()])
+        {
+            anyhow::ensure!(
+                !page.contains(marker),
+                "{view} shows {marker} of the other application"
+            );
+        }
+        browser
+            .screenshot(&format!(
+                "read-key-{}",
+                view.split('?').next().unwrap_or(view)
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn no_console_errors(browser: &Browser) -> anyhow::Result<()> {
+    let errors = browser.console_errors().await?;
+    anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
+    Ok(())
+}
+
+async fn api_get(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let url = reqwest::Url::parse_with_params(&format!("{}{path}", app.base), query)?;
+    let response = app.http.get(url).bearer_auth(token).send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    Ok(response.json().await?)
+}
+
+fn str_of(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// An instant in one spelling (the API and the page may differ in sub-second digits).
+fn canonical(value: &Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(&str_of(value))
+        .map(|t| t.to_utc().to_rfc3339())
+        .unwrap_or_else(|_| str_of(value))
+}
