@@ -5,6 +5,7 @@
 //! nothing of another application in any view. Any console error fails the test.
 
 mod browser;
+mod paint;
 mod seed;
 
 use crate::support::{ADMIN_TOKEN, Backend, TestApp};
@@ -124,7 +125,10 @@ async fn overview_matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Res
     );
     let extra: Vec<_> = drawn.difference(&expected).collect();
     let missing: Vec<_> = expected.difference(&drawn).collect();
-    anyhow::ensure!(extra.is_empty() && missing.is_empty(), "chart has {extra:?}, lacks {missing:?}");
+    anyhow::ensure!(
+        extra.is_empty() && missing.is_empty(),
+        "chart has {extra:?}, lacks {missing:?}"
+    );
     let total: i64 = expected.iter().map(|(_, _, count)| count).sum();
     anyhow::ensure!(
         str_of(&chart["total"]).replace(',', "") == total.to_string(),

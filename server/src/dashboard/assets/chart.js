@@ -1,4 +1,4 @@
-// Charts as plain SVG, drawn here in ~150 lines instead of shipping a chart library: the page needs two
+// Charts as plain SVG, drawn here in ~100 lines instead of shipping a chart library: the page needs two
 // simple shapes (counts over time, a session's strip), must load offline within a small budget, and
 // must expose each point's exact value (data-* attributes) so a test can hold it to /v1/stats/events.
 
