@@ -5,6 +5,7 @@
 //! nothing of another application in any view. Any console error fails the test.
 
 mod browser;
+mod overview;
 mod paint;
 mod seed;
 
@@ -33,8 +34,8 @@ async fn the_dashboard_shows_what_the_api_answers_and_nothing_of_other_applicati
 async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     let mut seeded = seed::seed(app).await?;
     sign_in(app, browser, ADMIN_TOKEN).await?;
-    overview_matches_stats(app, browser).await?;
-    overview_refreshes_by_itself(app, browser).await?;
+    overview::matches_stats(app, browser).await?;
+    overview::refreshes_by_itself(app, browser).await?;
     seeded.stored += 1;
     explorer_filters_and_pages(app, browser).await?;
     session_timeline(app, browser).await?;
@@ -51,7 +52,7 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
 
 /// Types the token and presses Enter (the form works from the keyboard).
 async fn sign_in(app: &TestApp, browser: &Browser, token: &str) -> anyhow::Result<()> {
-    browser.goto(&format!("{}/dashboard", app.base)).await?;
+    open(app, browser, "").await?;
     let field = browser.find("#token").await?;
     field
         .send_keys(&format!("{token}{}", char::from(Key::Enter)))
@@ -71,102 +72,9 @@ async fn sign_in(app: &TestApp, browser: &Browser, token: &str) -> anyhow::Resul
     Ok(())
 }
 
-/// Every point of the chart is the API's count for its category and bucket (empty buckets: 0).
-async fn overview_matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    let chart = browser
-        .js(
-            "const c = document.getElementById('events-chart');
-             return {range: {...c.dataset}, total: document.getElementById('total-events').textContent,
-                     points: [...c.querySelectorAll('circle.point')].map(p => ({...p.dataset}))};",
-            vec![],
-        )
-        .await?;
-    browser.screenshot("overview").await?;
-    let range = &chart["range"];
-    let stats = api_get(
-        app,
-        ADMIN_TOKEN,
-        "/v1/stats/events",
-        &[
-            ("group_by", "category"),
-            ("interval", range["interval"].as_str().unwrap_or_default()),
-            ("from", range["from"].as_str().unwrap_or_default()),
-            ("to", range["to"].as_str().unwrap_or_default()),
-        ],
-    )
-    .await?;
-    let expected: BTreeSet<(String, String, i64)> = stats["buckets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|b| {
-            (
-                str_of(&b["group"]),
-                canonical(&b["start"]),
-                b["count"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
-    let points = chart["points"].as_array().cloned().unwrap_or_default();
-    let drawn: BTreeSet<(String, String, i64)> = points
-        .iter()
-        .map(|p| {
-            (
-                str_of(&p["group"]),
-                canonical(&p["start"]),
-                str_of(&p["count"]).parse().unwrap_or(-1),
-            )
-        })
-        .filter(|(_, _, count)| *count != 0)
-        .collect();
-    anyhow::ensure!(
-        expected.len() >= 6,
-        "the seed spreads over several buckets: {expected:?}"
-    );
-    let extra: Vec<_> = drawn.difference(&expected).collect();
-    let missing: Vec<_> = expected.difference(&drawn).collect();
-    anyhow::ensure!(
-        extra.is_empty() && missing.is_empty(),
-        "chart has {extra:?}, lacks {missing:?}"
-    );
-    let total: i64 = expected.iter().map(|(_, _, count)| count).sum();
-    anyhow::ensure!(
-        str_of(&chart["total"]).replace(',', "") == total.to_string(),
-        "total {}",
-        chart["total"]
-    );
-    let groups: BTreeSet<String> = expected.iter().map(|(group, _, _)| group.clone()).collect();
-    anyhow::ensure!(
-        points.len() % groups.len() == 0,
-        "every group has a point per bucket"
-    );
-    Ok(())
-}
-
-/// A new event shows in the overview's total without any action in the page.
-async fn overview_refreshes_by_itself(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    let before = browser
-        .find("#total-events")
-        .await?
-        .text()
-        .await?
-        .replace(',', "");
-    seed::send_one_more(app).await?;
-    let expected = before.parse::<i64>()? + 1;
-    let script = format!(
-        "return document.getElementById('total-events')?.textContent.replace(',', '') === '{expected}';"
-    );
-    browser
-        .until("the total after a new event", &script)
-        .await?;
-    Ok(())
-}
-
 /// Filters by category and user, then pages through a 30-event session 25 at a time.
 async fn explorer_filters_and_pages(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    browser
-        .goto(&format!("{}/dashboard#/events", app.base))
-        .await?;
+    open(app, browser, "#/events").await?;
     browser
         .find("form.filters input[name=category]")
         .await?
@@ -196,12 +104,7 @@ async fn explorer_filters_and_pages(app: &TestApp, browser: &Browser) -> anyhow:
     for row in &rows {
         anyhow::ensure!(row[0] == "page interaction" && row[2] == "u-alpha", "{row}");
     }
-    browser
-        .goto(&format!(
-            "{}/dashboard#/events?session_id=s-many&limit=25",
-            app.base
-        ))
-        .await?;
+    open(app, browser, "#/events?session_id=s-many&limit=25").await?;
     let first = event_ids(browser, 25).await?;
     browser.find("#next-page").await?.click().await?;
     let second = event_ids(browser, seed::MANY_EVENTS - 25).await?;
@@ -227,12 +130,7 @@ async fn event_ids(browser: &Browser, expected: usize) -> anyhow::Result<BTreeSe
 
 /// From an event to its session: the events in order, the pauses of a minute or more shown as gaps.
 async fn session_timeline(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    browser
-        .goto(&format!(
-            "{}/dashboard#/events?session_id=s-alpha",
-            app.base
-        ))
-        .await?;
+    open(app, browser, "#/events?session_id=s-alpha").await?;
     browser
         .find("#explorer-results a[href*='s-alpha']")
         .await?
@@ -272,9 +170,7 @@ async fn fix_and_replay(
     browser: &Browser,
     seeded: &seed::Seeded,
 ) -> anyhow::Result<()> {
-    browser
-        .goto(&format!("{}/dashboard#/errors", app.base))
-        .await?;
+    open(app, browser, "#/errors").await?;
     let detail = browser
         .find("#errors-results tr[data-reason=invalid_payload] pre.detail")
         .await?;
@@ -317,12 +213,7 @@ async fn fix_and_replay(
 }
 
 async fn notifications_and_types(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    browser
-        .goto(&format!(
-            "{}/dashboard#/notifications?user_id=u-fit",
-            app.base
-        ))
-        .await?;
+    open(app, browser, "#/notifications?user_id=u-fit").await?;
     let rows = browser
         .until("notifications", "const rows = document.querySelectorAll('#notifications-results tbody tr'); return rows.length ? [...rows].map(r => r.textContent) : null;")
         .await?;
@@ -332,9 +223,7 @@ async fn notifications_and_types(app: &TestApp, browser: &Browser) -> anyhow::Re
         rows.len() == 1 && str_of(&rows[0]).contains("daily_training_dose"),
         "{rows:?}"
     );
-    browser
-        .goto(&format!("{}/dashboard#/types", app.base))
-        .await?;
+    open(app, browser, "#/types").await?;
     browser.find("main table").await?;
     let text = browser.text().await?;
     browser.screenshot("event-types").await?;
@@ -345,9 +234,7 @@ async fn notifications_and_types(app: &TestApp, browser: &Browser) -> anyhow::Re
 /// At 390 px the overview fits the screen (nothing scrolls sideways but the tables' own boxes).
 async fn phone_width(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     browser.client.set_window_size(390, 844).await?;
-    browser
-        .goto(&format!("{}/dashboard#/overview", app.base))
-        .await?;
+    open(app, browser, "#/overview").await?;
     browser.find("#events-chart circle.point").await?;
     let overflow = browser
         .js(
@@ -381,9 +268,7 @@ async fn read_key_sees_only_its_application(
         ("types", "main .notice", "admin token"),
     ];
     for (view, ready, own) in views {
-        browser
-            .goto(&format!("{}/dashboard#/{view}", app.base))
-            .await?;
+        open(app, browser, &format!("#/{view}")).await?;
         browser.find(ready).await?;
         let text = browser.text().await?;
         let html = browser
@@ -410,37 +295,19 @@ async fn read_key_sees_only_its_application(
     Ok(())
 }
 
+/// Goes to a view of the dashboard (`#/…`).
+async fn open(app: &TestApp, browser: &Browser, view: &str) -> anyhow::Result<()> {
+    browser.goto(&format!("{}/dashboard{view}", app.base)).await
+}
+
 async fn no_console_errors(browser: &Browser) -> anyhow::Result<()> {
     let errors = browser.console_errors().await?;
     anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
     Ok(())
 }
 
-async fn api_get(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    query: &[(&str, &str)],
-) -> anyhow::Result<Value> {
-    let url = reqwest::Url::parse_with_params(&format!("{}{path}", app.base), query)?;
-    let response = app.http.get(url).bearer_auth(token).send().await?;
-    anyhow::ensure!(
-        response.status().is_success(),
-        "{path}: {}",
-        response.status()
-    );
-    Ok(response.json().await?)
-}
-
-fn str_of(value: &Value) -> String {
+pub fn str_of(value: &Value) -> String {
     value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_owned)
-}
-
-/// An instant in one spelling (the API and the page may differ in sub-second digits).
-fn canonical(value: &Value) -> String {
-    chrono::DateTime::parse_from_rfc3339(&str_of(value))
-        .map(|t| t.to_utc().to_rfc3339())
-        .unwrap_or_else(|_| str_of(value))
 }

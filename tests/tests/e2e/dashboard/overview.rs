@@ -1,0 +1,121 @@
+//! The overview in the browser: its chart against `/v1/stats/events`, and its refresh.
+
+use super::browser::Browser;
+use super::{seed, str_of};
+use crate::support::{ADMIN_TOKEN, TestApp};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Every point of the chart is the API's count for its category and bucket (empty buckets: 0).
+pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let chart = browser
+        .js(
+            "const c = document.getElementById('events-chart');
+             return {range: {...c.dataset}, total: document.getElementById('total-events').textContent,
+                     points: [...c.querySelectorAll('circle.point')].map(p => ({...p.dataset}))};",
+            vec![],
+        )
+        .await?;
+    browser.screenshot("overview").await?;
+    let range = &chart["range"];
+    let stats = api_get(
+        app,
+        ADMIN_TOKEN,
+        "/v1/stats/events",
+        &[
+            ("group_by", "category"),
+            ("interval", range["interval"].as_str().unwrap_or_default()),
+            ("from", range["from"].as_str().unwrap_or_default()),
+            ("to", range["to"].as_str().unwrap_or_default()),
+        ],
+    )
+    .await?;
+    let expected: BTreeSet<(String, String, i64)> = stats["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|b| {
+            (
+                str_of(&b["group"]),
+                canonical(&b["start"]),
+                b["count"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    let points = chart["points"].as_array().cloned().unwrap_or_default();
+    let drawn: BTreeSet<(String, String, i64)> = points
+        .iter()
+        .map(|p| {
+            (
+                str_of(&p["group"]),
+                canonical(&p["start"]),
+                str_of(&p["count"]).parse().unwrap_or(-1),
+            )
+        })
+        .filter(|(_, _, count)| *count != 0)
+        .collect();
+    anyhow::ensure!(
+        expected.len() >= 6,
+        "the seed spreads over several buckets: {expected:?}"
+    );
+    let extra: Vec<_> = drawn.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&drawn).collect();
+    anyhow::ensure!(
+        extra.is_empty() && missing.is_empty(),
+        "chart has {extra:?}, lacks {missing:?}"
+    );
+    let total: i64 = expected.iter().map(|(_, _, count)| count).sum();
+    anyhow::ensure!(
+        str_of(&chart["total"]).replace(',', "") == total.to_string(),
+        "total {}",
+        chart["total"]
+    );
+    let groups: BTreeSet<String> = expected.iter().map(|(group, _, _)| group.clone()).collect();
+    anyhow::ensure!(
+        points.len() % groups.len() == 0,
+        "every group has a point per bucket"
+    );
+    Ok(())
+}
+
+/// A new event shows in the overview's total without any action in the page.
+pub async fn refreshes_by_itself(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    let before = browser
+        .find("#total-events")
+        .await?
+        .text()
+        .await?
+        .replace(',', "");
+    seed::send_one_more(app).await?;
+    let expected = before.parse::<i64>()? + 1;
+    let script = format!(
+        "return document.getElementById('total-events')?.textContent.replace(',', '') === '{expected}';"
+    );
+    browser
+        .until("the total after a new event", &script)
+        .await?;
+    Ok(())
+}
+
+async fn api_get(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    query: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    let url = reqwest::Url::parse_with_params(&format!("{}{path}", app.base), query)?;
+    let response = app.http.get(url).bearer_auth(token).send().await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    Ok(response.json().await?)
+}
+
+/// An instant in one spelling (the API and the page may differ in sub-second digits).
+fn canonical(value: &Value) -> String {
+    chrono::DateTime::parse_from_rfc3339(&str_of(value))
+        .map(|t| t.to_utc().to_rfc3339())
+        .unwrap_or_else(|_| str_of(value))
+}
