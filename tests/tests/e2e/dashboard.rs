@@ -33,6 +33,7 @@ async fn the_dashboard_shows_what_the_api_answers_and_nothing_of_other_applicati
 
 async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     let mut seeded = seed::seed(app).await?;
+    a_wrong_token_is_refused(app, browser).await?;
     sign_in(app, browser, ADMIN_TOKEN).await?;
     overview::matches_stats(app, browser).await?;
     overview::refreshes_by_itself(app, browser).await?;
@@ -47,7 +48,56 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     browser.find("#sign-out").await?.click().await?;
     sign_in(app, browser, &read_key).await?;
     read_key_sees_only_its_application(app, browser, &seeded).await?;
-    no_console_errors(browser).await
+    no_console_errors(browser).await?;
+    another_application_is_forbidden(app, browser, &seeded).await
+}
+
+/// A token the API refuses leaves the page at sign-in with a message (its 401 is the one console error).
+async fn a_wrong_token_is_refused(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    open(app, browser, "").await?;
+    let field = browser.find("#token").await?;
+    field
+        .send_keys(&format!("eyr_wrong{}", char::from(Key::Enter)))
+        .await?;
+    let alert = browser.find("main .error-box").await?.text().await?;
+    anyhow::ensure!(alert.contains("refused"), "{alert}");
+    let stored = browser
+        .js("return sessionStorage.getItem('eye.token');", vec![])
+        .await?;
+    anyhow::ensure!(stored.is_null(), "a refused token is not kept: {stored}");
+    expect_console_errors(browser, "401").await
+}
+
+/// With `web`'s read key, asking the explorer for `other`'s events shows the API's 403 and no event.
+async fn another_application_is_forbidden(
+    app: &TestApp,
+    browser: &Browser,
+    seeded: &seed::Seeded,
+) -> anyhow::Result<()> {
+    open(app, browser, &format!("#/events?app={}", seeded.other_id)).await?;
+    let alert = browser.find("main .error-box").await?.text().await?;
+    anyhow::ensure!(alert.contains("403"), "{alert}");
+    let rows = browser
+        .js(
+            "return document.querySelectorAll('tbody tr').length;",
+            vec![],
+        )
+        .await?;
+    anyhow::ensure!(rows == json!(0), "{rows} rows shown");
+    expect_console_errors(browser, "403").await
+}
+
+/// The console holds errors, and each is a failed load with this status (nothing else went wrong).
+async fn expect_console_errors(browser: &Browser, status: &str) -> anyhow::Result<()> {
+    let errors = browser.console_errors().await?;
+    anyhow::ensure!(!errors.is_empty(), "the refused request is in the console");
+    for error in &errors {
+        anyhow::ensure!(
+            error.contains(&format!("status of {status}")),
+            "console error: {error}"
+        );
+    }
+    Ok(())
 }
 
 /// Types the token and presses Enter (the form works from the keyboard).

@@ -80,12 +80,9 @@ pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<(
 
 /// A new event shows in the overview's total without any action in the page.
 pub async fn refreshes_by_itself(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    let before = browser
-        .find("#total-events")
-        .await?
-        .text()
-        .await?
-        .replace(',', "");
+    // Read in one script: a refresh may replace the element between two WebDriver calls.
+    let total = "return document.getElementById('total-events')?.textContent.replace(',', '');";
+    let before = str_of(&browser.until("the total", total).await?);
     seed::send_one_more(app).await?;
     let expected = before.parse::<i64>()? + 1;
     let script = format!(
