@@ -6,8 +6,39 @@ use crate::support::{ADMIN_TOKEN, TestApp};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Every point of the chart is the API's count for its category and bucket (empty buckets: 0).
+/// The default range (last hour, by minute), then a custom one of two days (by hour): every point of the
+/// chart is the API's count for its category and bucket.
 pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
+    chart_matches_stats(app, browser, "overview", 6).await?;
+    let now = chrono::Utc::now();
+    let from = (now - chrono::TimeDelta::days(2)).format("%Y-%m-%dT%H:00:00Z");
+    let to = (now + chrono::TimeDelta::hours(1)).format("%Y-%m-%dT%H:00:00Z");
+    let custom = format!("#/overview?range=custom&from={from}&to={to}");
+    browser
+        .goto(&format!("{}/dashboard{custom}", app.base))
+        .await?;
+    let ready = "return document.getElementById('events-chart')?.dataset.interval === 'hour';";
+    browser.until("the two-day chart", ready).await?;
+    chart_matches_stats(app, browser, "overview-custom", 5).await?;
+    browser
+        .goto(&format!("{}/dashboard#/overview", app.base))
+        .await?;
+    browser
+        .until(
+            "the hour's chart",
+            "return document.getElementById('events-chart')?.dataset.interval === 'minute';",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Empty buckets must be drawn as 0, and at least `min_points` buckets hold events.
+async fn chart_matches_stats(
+    app: &TestApp,
+    browser: &Browser,
+    screenshot: &str,
+    min_points: usize,
+) -> anyhow::Result<()> {
     let chart = browser
         .js(
             "const c = document.getElementById('events-chart');
@@ -16,7 +47,7 @@ pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<(
             vec![],
         )
         .await?;
-    browser.screenshot("overview").await?;
+    browser.screenshot(screenshot).await?;
     let range = &chart["range"];
     let stats = api_get(
         app,
@@ -55,7 +86,7 @@ pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<(
         .filter(|(_, _, count)| *count != 0)
         .collect();
     anyhow::ensure!(
-        expected.len() >= 6,
+        expected.len() >= min_points,
         "the seed spreads over several buckets: {expected:?}"
     );
     let extra: Vec<_> = drawn.difference(&expected).collect();
