@@ -7,7 +7,10 @@ import { h, fmtCount, fmtTime } from './ui.js';
 const PALETTE = ['#1f4e8c', '#d1495b', '#2a9d8f', '#e9a03b', '#6a4c93', '#00798c', '#8d6a9f', '#5c8001',
   '#c05299', '#3d5a80'];
 
-export const colour = (index) => PALETTE[index % PALETTE.length];
+/** Colours by group name in alphabetical order: distinct, and the same while the set of groups is. */
+export function colours(groups) {
+  return new Map([...groups].sort().map((group, i) => [group, PALETTE[i % PALETTE.length]]));
+}
 
 const STEP_MS = { minute: 60e3, hour: 3600e3, day: 86400e3 };
 
@@ -55,6 +58,7 @@ export function lineChart({ starts, series, interval, label }) {
   const highest = Math.max(1, ...[...series.values()].flatMap((m) => [...m.values()]));
   const step = niceStep(highest);
   const max = Math.ceil(highest / step) * step;
+  const palette = colours(series.keys());
   const x = (i) => left + (starts.length < 2 ? 0.5 : i / (starts.length - 1)) * (width - left - right);
   const y = (v) => top + (1 - v / max) * (height - top - bottom);
   const yTicks = Array.from({ length: max / step + 1 }, (_, i) => i * step);
@@ -67,18 +71,18 @@ export function lineChart({ starts, series, interval, label }) {
     [...new Set(xTicks)].map((i) => h('text', { x: x(i), y: height - 12,
       'text-anchor': i === 0 ? 'start' : i === starts.length - 1 ? 'end' : 'middle' },
       tickLabel(starts[i], interval))),
-    [...series.entries()].map(([group, counts], index) => seriesPath(group, counts, index, { starts, x, y })));
+    [...series.entries()].map(([group, counts]) => seriesPath(group, counts, { starts, x, y, colour: palette.get(group) })));
 }
 
-function seriesPath(group, counts, index, { starts, x, y }) {
+function seriesPath(group, counts, { starts, x, y, colour }) {
   const points = starts.map((t, i) => [x(i), y(counts.get(t) || 0)]);
   return h('g', { class: 'series', dataset: { group } },
-    h('polyline', { points: points.map((p) => p.join(',')).join(' '), fill: 'none', stroke: colour(index),
+    h('polyline', { points: points.map((p) => p.join(',')).join(' '), fill: 'none', stroke: colour,
       'stroke-width': 2, 'stroke-linejoin': 'round' }),
     starts.map((t, i) => {
       const count = counts.get(t) || 0;
       return h('circle', { class: 'point', cx: points[i][0], cy: points[i][1], r: count ? 3 : 1.5,
-        fill: colour(index), dataset: { group, start: new Date(t).toISOString(), count: String(count) } },
+        fill: colour, dataset: { group, start: new Date(t).toISOString(), count: String(count) } },
       h('title', {}, `${group}: ${fmtCount(count)} at ${fmtTime(new Date(t).toISOString())}`));
     }));
 }
@@ -97,5 +101,5 @@ export function sessionStrip(times) {
   return h('svg', { class: 'strip', viewBox: `0 0 ${width} ${height}`, role: 'img',
     'aria-label': `${times.length} events from ${fmtTime(new Date(first).toISOString())} to ${fmtTime(new Date(last).toISOString())}` },
   h('line', { class: 'axis', x1: pad, x2: width - pad, y1: height / 2, y2: height / 2 }),
-  times.map((t) => h('line', { x1: x(t), x2: x(t), y1: 6, y2: height - 6, stroke: colour(0), 'stroke-width': 2 })));
+  times.map((t) => h('line', { x1: x(t), x2: x(t), y1: 6, y2: height - 6, stroke: PALETTE[0], 'stroke-width': 2 })));
 }

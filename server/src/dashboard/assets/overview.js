@@ -2,7 +2,7 @@
 // refreshed every few seconds while the view is open and the tab visible.
 
 import { api, metrics } from './api.js';
-import { lineChart, bucketStarts, intervalFor, seriesOf, colour } from './chart.js';
+import { lineChart, bucketStarts, intervalFor, seriesOf, colours } from './chart.js';
 import { h, fill, fmtCount, fmtDuration, field, select, input, utcInput, toInput, formValues, viewLink, errorBox } from './ui.js';
 
 const REFRESH_MS = 5000;
@@ -143,13 +143,14 @@ function pipelineCard(health, state) {
 
 function chartPanel({ from, to, interval, app, series, total }) {
   const starts = bucketStarts(from, to, interval);
+  const palette = colours(series.keys());
   const label = `Events per ${interval} and category, ${from} to ${to}: ${fmtCount(total)} in all`;
   return h('section', { class: 'panel', id: 'events-chart',
     dataset: { from, to, interval, groupBy: 'category', application: app } },
   h('h2', {}, `Events per ${interval}, by category`),
   lineChart({ starts, series, interval, label }),
-  h('ul', { class: 'legend' }, [...series.keys()].map((group, i) =>
-    h('li', {}, swatch(colour(i)), h('a', { href: viewLink('events', { category: group, from, to, app }) }, group)))));
+  h('ul', { class: 'legend' }, [...series.keys()].map((group) =>
+    h('li', {}, swatch(palette.get(group)), h('a', { href: viewLink('events', { category: group, from, to, app }) }, group)))));
 }
 
 function swatch(background) {
