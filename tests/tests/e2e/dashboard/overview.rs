@@ -9,17 +9,26 @@ use std::collections::BTreeSet;
 /// The default range (last hour, by minute), then a custom one of two days (by hour): every point of the
 /// chart is the API's count for its category and bucket.
 pub async fn matches_stats(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
-    chart_matches_stats(app, browser, "overview", 6).await?;
+    let groups = chart_matches_stats(app, browser, "overview", 6).await?;
+    anyhow::ensure!(
+        groups.contains("b category"),
+        "all applications: {groups:?}"
+    );
     let now = chrono::Utc::now();
     let from = (now - chrono::TimeDelta::days(2)).format("%Y-%m-%dT%H:00:00Z");
     let to = (now + chrono::TimeDelta::hours(1)).format("%Y-%m-%dT%H:00:00Z");
-    let custom = format!("#/overview?range=custom&from={from}&to={to}");
+    let web = &app.application_id;
+    let custom = format!("#/overview?range=custom&from={from}&to={to}&app={web}");
     browser
         .goto(&format!("{}/dashboard{custom}", app.base))
         .await?;
     let ready = "return document.getElementById('events-chart')?.dataset.interval === 'hour';";
     browser.until("the two-day chart", ready).await?;
-    chart_matches_stats(app, browser, "overview-custom", 5).await?;
+    let groups = chart_matches_stats(app, browser, "overview-custom", 4).await?;
+    anyhow::ensure!(
+        !groups.contains("b category"),
+        "narrowed to web: {groups:?}"
+    );
     browser
         .goto(&format!("{}/dashboard#/overview", app.base))
         .await?;
@@ -38,7 +47,7 @@ async fn chart_matches_stats(
     browser: &Browser,
     screenshot: &str,
     min_points: usize,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<BTreeSet<String>> {
     let chart = browser
         .js(
             "const c = document.getElementById('events-chart');
@@ -49,18 +58,17 @@ async fn chart_matches_stats(
         .await?;
     browser.screenshot(screenshot).await?;
     let range = &chart["range"];
-    let stats = api_get(
-        app,
-        ADMIN_TOKEN,
-        "/v1/stats/events",
-        &[
-            ("group_by", "category"),
-            ("interval", range["interval"].as_str().unwrap_or_default()),
-            ("from", range["from"].as_str().unwrap_or_default()),
-            ("to", range["to"].as_str().unwrap_or_default()),
-        ],
-    )
-    .await?;
+    let mut query = vec![
+        ("group_by", "category"),
+        ("interval", range["interval"].as_str().unwrap_or_default()),
+        ("from", range["from"].as_str().unwrap_or_default()),
+        ("to", range["to"].as_str().unwrap_or_default()),
+    ];
+    let application = range["application"].as_str().unwrap_or_default();
+    if !application.is_empty() {
+        query.push(("application_id", application));
+    }
+    let stats = api_get(app, ADMIN_TOKEN, "/v1/stats/events", &query).await?;
     let expected: BTreeSet<(String, String, i64)> = stats["buckets"]
         .as_array()
         .into_iter()
@@ -106,7 +114,7 @@ async fn chart_matches_stats(
         points.len() % groups.len() == 0,
         "every group has a point per bucket"
     );
-    Ok(())
+    Ok(groups)
 }
 
 /// A new event shows in the overview's total without any action in the page.
