@@ -16,7 +16,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// The dashboard, to be nested at `/dashboard`: the page at its root, its files beside it.
 pub fn routes() -> impl Endpoint {
-    dashboard.catch_all_error(crate::api::problem::catch_all)
+    poem::get(dashboard).catch_all_error(crate::api::problem::catch_all)
 }
 
 #[handler]
@@ -86,8 +86,12 @@ fn accepts_gzip(req: &Request) -> bool {
         .any(|coding| {
             let mut parts = coding.split(';');
             let name = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
-            name.eq_ignore_ascii_case("gzip") && !refused
+            // `gzip;q=0` means "not gzip" (RFC 9110, 12.5.3).
+            let weight = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .find_map(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            name.eq_ignore_ascii_case("gzip") && weight > 0.0
         })
 }
 
@@ -162,6 +166,14 @@ mod tests {
             .send()
             .await;
         assert!(refused.0.headers().get(header::CONTENT_ENCODING).is_none());
+    }
+
+    #[tokio::test]
+    async fn only_reading_is_allowed() {
+        let client = TestClient::new(app());
+        let response = client.post("/dashboard/app.js").send().await;
+        response.assert_status(StatusCode::METHOD_NOT_ALLOWED);
+        client.head("/dashboard").send().await.assert_status_is_ok();
     }
 
     #[tokio::test]
