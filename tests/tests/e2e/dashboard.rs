@@ -38,6 +38,7 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     overview::matches_stats(app, browser).await?;
     overview::refreshes_by_itself(app, browser).await?;
     seeded.stored += 1;
+    reaches_a_view_by_keyboard(browser).await?;
     explorer_filters_and_pages(app, browser).await?;
     session_timeline(app, browser).await?;
     fix_and_replay(app, browser, &seeded).await?;
@@ -120,6 +121,41 @@ async fn sign_in(app: &TestApp, browser: &Browser, token: &str) -> anyhow::Resul
         "never in the URL"
     );
     Ok(())
+}
+
+/// From the overview, Tab goes from the page's first link (skip to content) through the navigation, and
+/// Enter on "Events" opens the explorer.
+async fn reaches_a_view_by_keyboard(browser: &Browser) -> anyhow::Result<()> {
+    // A fresh load: focus starts at the top of the document (the token stays in sessionStorage).
+    browser.client.refresh().await?;
+    browser.find("#events-chart circle.point").await?;
+    let tab = char::from(Key::Tab).to_string();
+    let mut reached = Vec::new();
+    for _ in 0..10 {
+        browser
+            .client
+            .active_element()
+            .await?
+            .send_keys(&tab)
+            .await?;
+        let focused = browser
+            .js("return document.activeElement.textContent.trim();", vec![])
+            .await?;
+        reached.push(str_of(&focused));
+        if focused == "Events" {
+            anyhow::ensure!(reached[0] == "Skip to content", "first stop: {reached:?}");
+            let enter = char::from(Key::Enter).to_string();
+            browser
+                .client
+                .active_element()
+                .await?
+                .send_keys(&enter)
+                .await?;
+            browser.until("the explorer", "return location.hash === '#/events' && document.getElementById('explorer-results');").await?;
+            return Ok(());
+        }
+    }
+    anyhow::bail!("Tab never reached the Events link: {reached:?}")
 }
 
 /// Filters by category and user, then pages through a 30-event session 25 at a time.
