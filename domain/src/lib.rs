@@ -14,5 +14,5 @@ pub use batch::IngestBatch;
 pub use event::{EventType, NewEvent, Payload};
 pub use failure::{Failure, Retryability};
 pub use ids::{ApplicationId, EventId, JobId};
-pub use text::{Category, DeviceId, EventName, SessionId, TextError, UserId};
+pub use text::{Category, DeviceId, EventName, SessionId, TextError, UserId, check_bounded};
 pub use time::{TimestampError, parse_timestamp};

@@ -22,7 +22,8 @@ pub enum TextError {
     ControlCharacter,
 }
 
-fn check_bounded(value: &str, max: usize) -> Result<(), TextError> {
+/// The rule every bounded text follows: not blank, at most `max` characters, no control characters.
+pub fn check_bounded(value: &str, max: usize) -> Result<(), TextError> {
     if value.trim().is_empty() {
         return Err(TextError::Empty);
     }
@@ -51,8 +52,14 @@ macro_rules! bounded_text {
             /// Parses a value, refusing empty, too long or control-character text.
             pub fn parse(value: impl Into<String>) -> Result<Self, TextError> {
                 let value = value.into();
-                check_bounded(&value, Self::MAX_CHARS)?;
+                Self::check(&value)?;
                 Ok(Self(value))
+            }
+
+            /// Applies [`Self::parse`]'s rules without taking the value, for clients (the SDK)
+            /// that must refuse exactly what the server refuses.
+            pub fn check(value: &str) -> Result<(), TextError> {
+                check_bounded(value, Self::MAX_CHARS)
             }
 
             /// The value as text.

@@ -14,6 +14,7 @@ mod m20261130_000008_dead_jobs;
 mod m20261130_000009_notification_leases;
 mod m20261130_000010_registry_revision;
 mod m20261130_000011_rule_checkpoints;
+mod m20261130_000013_notification_pages;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_notification_leases::Migration),
             Box::new(m20261130_000010_registry_revision::Migration),
             Box::new(m20261130_000011_rule_checkpoints::Migration),
+            Box::new(m20261130_000013_notification_pages::Migration),
         ]
     }
 }

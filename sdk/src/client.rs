@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use futures::stream::FuturesUnordered;
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, SemaphorePermit, TryAcquireError, mpsc, oneshot};
@@ -16,6 +15,7 @@ use crate::config::{ClientBuilder, Config, FullBufferPolicy};
 use crate::delivery::Delivery;
 use crate::error::{BuildError, FlushError, SendError, TrackError};
 use crate::event::{Event, EventError, EventId};
+use crate::failure::Failures;
 use crate::stats::{Counters, FlushSummary, Stats};
 use crate::transport::HttpTransport;
 use crate::worker::{Command, Report, Worker};
@@ -35,6 +35,7 @@ struct Inner {
     commands: mpsc::UnboundedSender<Command>,
     permits: Arc<Semaphore>,
     counters: Arc<Counters>,
+    failures: Failures,
     delivery: Arc<Delivery<HttpTransport>>,
     worker: Mutex<Option<JoinHandle<()>>>,
     shut_down: AtomicBool,
@@ -50,10 +51,15 @@ impl Client {
         let runtime = Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let counters = Arc::new(Counters::default());
         let transport = HttpTransport::new(&config)?;
+        let failures = Failures {
+            counters: Arc::clone(&counters),
+            on_error: config.on_error.clone(),
+        };
         let delivery = Arc::new(Delivery {
             transport,
             retry: config.retry,
             counters: Arc::clone(&counters),
+            failures: failures.clone(),
         });
         let permits = Arc::new(Semaphore::new(config.buffer_capacity));
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -74,6 +80,7 @@ impl Client {
             commands,
             permits,
             counters,
+            failures,
             delivery,
             worker,
             shut_down,
@@ -85,16 +92,13 @@ impl Client {
 
     /// Buffers an event and returns its id; waits for space only under [`FullBufferPolicy::Wait`].
     ///
-    /// Assigns a UUIDv7 `event_id` and sets `sent_at` to now when absent.
+    /// Assigns a UUIDv7 `event_id` when absent. `sent_at` is set on every attempt to send it.
+    /// An event the server would refuse is refused here, counted as failed and handed to the
+    /// error callback; it never reaches a batch.
     pub async fn track(&self, event: Event) -> Result<EventId, TrackError> {
         let encoded = self.encode(event)?;
         let permit = match self.inner.config.full_buffer_policy {
-            FullBufferPolicy::Wait => self
-                .inner
-                .permits
-                .acquire()
-                .await
-                .map_err(|_| TrackError::Closed)?,
+            FullBufferPolicy::Wait => self.acquire().await?,
             FullBufferPolicy::FailFast => self.try_acquire()?,
         };
         self.enqueue(encoded, permit)
@@ -145,14 +149,21 @@ impl Client {
     }
 
     /// Sends `events` as one batch now, bypassing the buffer, and returns the accepted ids
-    /// in order. Transient failures are retried and 413 answers split the batch, as for
-    /// tracked events; resending the same events (same ids) after an error never duplicates.
+    /// in order. Transient failures are retried, 413 answers split the batch, and events a 400
+    /// names are failed while the rest is sent again, as for tracked events; resending the same
+    /// events (same ids) after an error never duplicates.
+    ///
+    /// An invalid event refuses the whole call before anything is sent. Otherwise the error is
+    /// the first failure, and every event not handed to the error callback was accepted.
     #[instrument(skip_all, fields(events = events.len()), err)]
     pub async fn send(&self, events: Vec<Event>) -> Result<Vec<EventId>, SendError> {
-        let now = Utc::now();
         let encoded = events
             .into_iter()
-            .map(|mut event| EncodedEvent::encode(event.prepare(now)?, &event))
+            .map(|mut event| {
+                let id = event.assign_id();
+                event.validate()?;
+                EncodedEvent::encode(id, &event)
+            })
             .collect::<Result<Vec<_>, EventError>>()?;
         let batch = self.checked_batch(encoded)?;
         let outcome = self.inner.delivery.deliver(batch).await;
@@ -167,17 +178,48 @@ impl Client {
         self.inner.counters.snapshot()
     }
 
+    /// Validates and serializes a tracked event; one refused is reported as failed.
     fn encode(&self, mut event: Event) -> Result<EncodedEvent, TrackError> {
-        let id = event.prepare(Utc::now())?;
-        let encoded = EncodedEvent::encode(id, &event)?;
-        let limit = self.inner.config.max_batch_bytes;
-        if encoded.body_size() > limit {
+        let id = event.assign_id();
+        let checked = event
+            .validate()
+            .and_then(|()| EncodedEvent::encode(id, &event));
+        let encoded = match checked {
+            Ok(encoded) => encoded,
+            Err(error) => {
+                let failure = SendError::InvalidEvent(error.clone());
+                self.inner.failures.report(&[id], &failure);
+                return Err(TrackError::InvalidEvent(error));
+            }
+        };
+        let (bytes, max_bytes) = (encoded.body_size(), self.inner.config.max_batch_bytes);
+        if bytes > max_bytes {
+            let error = SendError::BatchSize {
+                events: 1,
+                bytes,
+                max_events: self.inner.config.max_batch_events,
+                max_bytes,
+            };
+            self.inner.failures.report(&[id], &error);
             return Err(TrackError::EventTooLarge {
                 bytes: encoded.json.len(),
-                limit,
+                limit: max_bytes,
             });
         }
         Ok(encoded)
+    }
+
+    /// Waits for room in the buffer, counting the wait when it is full.
+    async fn acquire(&self) -> Result<SemaphorePermit<'_>, TrackError> {
+        match self.inner.permits.try_acquire() {
+            Ok(permit) => Ok(permit),
+            Err(TryAcquireError::Closed) => Err(TrackError::Closed),
+            Err(TryAcquireError::NoPermits) => {
+                self.inner.counters.add_waited_buffer_full();
+                let waited = self.inner.permits.acquire().await;
+                waited.map_err(|_| TrackError::Closed)
+            }
+        }
     }
 
     fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TrackError> {
@@ -186,9 +228,12 @@ impl Client {
             .try_acquire()
             .map_err(|error| match error {
                 TryAcquireError::Closed => TrackError::Closed,
-                TryAcquireError::NoPermits => TrackError::BufferFull {
-                    capacity: self.inner.config.buffer_capacity,
-                },
+                TryAcquireError::NoPermits => {
+                    self.inner.counters.add_refused_buffer_full();
+                    TrackError::BufferFull {
+                        capacity: self.inner.config.buffer_capacity,
+                    }
+                }
             })
     }
 

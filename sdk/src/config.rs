@@ -1,11 +1,14 @@
 //! Client settings, their defaults and their validation.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Url;
+use reqwest::header::HeaderValue;
 
 use crate::Client;
 use crate::error::{BuildError, Setting};
+use crate::failure::{Failure, OnError};
 
 /// The server refuses request bodies of 1 MiB or more.
 pub const SERVER_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,13 +31,13 @@ pub enum FullBufferPolicy {
 
 /// How failed transient deliveries are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Retries after the first attempt; 0 disables retrying.
-    pub max_retries: u32,
+pub(crate) struct RetryPolicy {
     /// The ceiling of the first backoff delay; it doubles on every retry.
     pub initial_backoff: Duration,
-    /// The total time one batch may wait between its attempts.
-    pub max_total_backoff: Duration,
+    /// The highest the ceiling goes.
+    pub max_backoff: Duration,
+    /// How long after its first attempt a batch is still retried; zero disables retrying.
+    pub budget: Duration,
 }
 
 /// Validated client settings.
@@ -49,6 +52,7 @@ pub(crate) struct Config {
     pub full_buffer_policy: FullBufferPolicy,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
+    pub on_error: Option<OnError>,
 }
 
 /// Settings of a [`Client`]; created by [`Client::builder`], finished by [`ClientBuilder::build`].
@@ -63,6 +67,7 @@ pub struct ClientBuilder {
     full_buffer_policy: FullBufferPolicy,
     retry: RetryPolicy,
     request_timeout: Duration,
+    on_error: Option<OnError>,
 }
 
 impl ClientBuilder {
@@ -76,11 +81,12 @@ impl ClientBuilder {
             buffer_capacity: 10_000,
             full_buffer_policy: FullBufferPolicy::Wait,
             retry: RetryPolicy {
-                max_retries: 5,
                 initial_backoff: Duration::from_millis(100),
-                max_total_backoff: Duration::from_secs(30),
+                max_backoff: Duration::from_secs(30),
+                budget: Duration::from_secs(10 * 60),
             },
             request_timeout: Duration::from_secs(10),
+            on_error: None,
         }
     }
 
@@ -102,7 +108,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Events held in memory until delivered or failed, at least 1 (default 10,000).
+    /// Events held in memory until delivered or failed, at least 1 (default 10,000). This bounds
+    /// what an outage can hold: once it is full, `track` waits or fails as
+    /// [`full_buffer_policy`](Self::full_buffer_policy) says, and [`Stats`](crate::Stats) counts it.
     pub fn buffer_capacity(mut self, events: usize) -> Self {
         self.buffer_capacity = events;
         self
@@ -114,9 +122,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Retries of a transient failure after the first attempt (default 5).
-    pub fn max_retries(mut self, retries: u32) -> Self {
-        self.retry.max_retries = retries;
+    /// How long a batch is retried after its first attempt while failures are transient
+    /// (default 10 minutes, so a restart or a deploy's outage loses nothing); zero disables
+    /// retrying. The last retry falls at the end of the budget; then the batch fails.
+    pub fn retry_budget(mut self, budget: Duration) -> Self {
+        self.retry.budget = budget;
         self
     }
 
@@ -126,9 +136,21 @@ impl ClientBuilder {
         self
     }
 
-    /// Total time one batch may wait between attempts (default 30 s).
-    pub fn max_total_backoff(mut self, backoff: Duration) -> Self {
-        self.retry.max_total_backoff = backoff;
+    /// The highest backoff ceiling (default 30 s): how late, at worst, a recovered server hears
+    /// from the client again (a longer `Retry-After` is still honoured).
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.retry.max_backoff = backoff;
+        self
+    }
+
+    /// Called with every event the client gives up on, once per event, from the client's
+    /// background task (so it must be quick and must not block): a 400 naming single events
+    /// ([`SendError::EventRefused`](crate::SendError::EventRefused), the rest of the batch is sent
+    /// again), an event refused by `track` (also returned to the caller), or a batch that failed
+    /// permanently or ran out of retry budget. [`Stats::failed`](crate::Stats::failed) counts the
+    /// same events.
+    pub fn on_error(mut self, callback: impl Fn(&Failure<'_>) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(OnError(Arc::new(callback)));
         self
     }
 
@@ -150,6 +172,13 @@ impl ClientBuilder {
             !self.ingest_key.trim().is_empty(),
             Setting::IngestKey,
             "must not be empty",
+        )?;
+        // Caught here, it is a setting to fix; caught when sending, every batch would fail.
+        let header_ok = HeaderValue::from_str(&format!("Bearer {}", self.ingest_key)).is_ok();
+        check(
+            header_ok,
+            Setting::IngestKey,
+            "must be printable ASCII (it is sent in a header)",
         )?;
         let batch_ok = (1..=SERVER_MAX_BATCH_EVENTS).contains(&self.max_batch_events);
         check(batch_ok, Setting::MaxBatchEvents, "must be 1..=1000")?;
@@ -180,10 +209,9 @@ impl ClientBuilder {
             Setting::InitialBackoff,
             "must be greater than zero",
         )?;
-        let budget_ok = self.retry.max_total_backoff >= self.retry.initial_backoff;
         check(
-            budget_ok,
-            Setting::MaxTotalBackoff,
+            self.retry.max_backoff >= self.retry.initial_backoff,
+            Setting::MaxBackoff,
             "must be at least initial_backoff",
         )?;
         Ok(Config {
@@ -196,6 +224,7 @@ impl ClientBuilder {
             full_buffer_policy: self.full_buffer_policy,
             retry: self.retry,
             request_timeout: self.request_timeout,
+            on_error: self.on_error,
         })
     }
 }
@@ -251,6 +280,7 @@ mod tests {
             (100, 512 * 1024)
         );
         assert_eq!(config.buffer_capacity, 10_000);
+        assert_eq!(config.retry.budget, Duration::from_secs(600));
     }
 
     #[test]
@@ -275,8 +305,12 @@ mod tests {
                 Setting::InitialBackoff,
             ),
             (
-                builder().initial_backoff(ms(10)).max_total_backoff(ms(5)),
-                Setting::MaxTotalBackoff,
+                builder().initial_backoff(ms(10)).max_backoff(ms(5)),
+                Setting::MaxBackoff,
+            ),
+            (
+                ClientBuilder::new("http://h".into(), "key\n".into()),
+                Setting::IngestKey,
             ),
             (
                 ClientBuilder::new("localhost:80".into(), "k".into()),
@@ -313,7 +347,9 @@ mod tests {
             .max_batch_events(1000)
             .max_batch_bytes(SERVER_MAX_BODY_BYTES - 1)
             .linger(Duration::ZERO)
-            .buffer_capacity(1);
+            .buffer_capacity(1)
+            .retry_budget(Duration::ZERO)
+            .max_backoff(Duration::from_millis(100));
         assert!(edges.validate().is_ok());
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::event::EventError;
+use crate::event::{EventError, EventId};
 
 /// A setting of [`ClientBuilder`](crate::ClientBuilder), named in [`BuildError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +26,10 @@ pub enum Setting {
     RequestTimeout,
     /// The first backoff delay before a retry.
     InitialBackoff,
-    /// The total time one batch may spend waiting between retries.
-    MaxTotalBackoff,
+    /// The longest backoff delay between two attempts.
+    MaxBackoff,
+    /// How long a batch is retried after its first attempt.
+    RetryBudget,
 }
 
 impl fmt::Display for Setting {
@@ -41,7 +43,8 @@ impl fmt::Display for Setting {
             Self::BufferCapacity => "buffer_capacity",
             Self::RequestTimeout => "request_timeout",
             Self::InitialBackoff => "initial_backoff",
-            Self::MaxTotalBackoff => "max_total_backoff",
+            Self::MaxBackoff => "max_backoff",
+            Self::RetryBudget => "retry_budget",
         };
         f.write_str(name)
     }
@@ -66,25 +69,51 @@ pub enum BuildError {
     Http(#[source] reqwest::Error),
 }
 
-/// How a failed delivery attempt is handled; every failure is classified exactly once.
+/// How a failed delivery attempt is handled; every failure is classified exactly once, by [`classify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// Connection lost, timeout, 429 or 5xx: retried with backoff.
+    /// No answer (connection refused or lost, timeout), 408, 429 or 5xx: retried with backoff.
     Transient,
     /// 413: the batch is split in halves and the halves are retried.
     TooLarge,
-    /// 400, 401, 403 and anything else: given up and reported.
+    /// 400, 401, 403, other answers, and requests that cannot be built: given up and reported.
     Permanent,
 }
 
-impl FailureKind {
-    /// Classifies an HTTP status code of a failed request.
-    pub fn from_status(status: u16) -> Self {
-        match status {
-            413 => Self::TooLarge,
-            429 | 500..=599 => Self::Transient,
-            _ => Self::Permanent,
+/// What went wrong with one attempt, before it is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The server answered with this (non-2xx) status.
+    Status(u16),
+    /// No answer arrived: connection refused or lost, timeout, a body cut off.
+    NoAnswer,
+    /// The request could not be built (e.g. a header value the HTTP client refuses): the same
+    /// request would fail the same way every time.
+    Unbuildable,
+    /// Redirects were refused or looped.
+    Redirect,
+}
+
+impl Cause {
+    /// What a failed request of the HTTP client amounts to.
+    pub fn of(error: &reqwest::Error) -> Self {
+        if error.is_builder() {
+            Self::Unbuildable
+        } else if error.is_redirect() {
+            Self::Redirect
+        } else {
+            Self::NoAnswer
         }
+    }
+}
+
+/// The single classification of failed attempts: the retry loop, the 413 split and the give-up
+/// all read it, and so does [`SendError::kind`].
+pub fn classify(cause: Cause) -> FailureKind {
+    match cause {
+        Cause::Status(413) => FailureKind::TooLarge,
+        Cause::Status(408 | 429 | 500..=599) | Cause::NoAnswer => FailureKind::Transient,
+        Cause::Status(_) | Cause::Unbuildable | Cause::Redirect => FailureKind::Permanent,
     }
 }
 
@@ -133,7 +162,15 @@ pub enum SendError {
         /// The parsed `Retry-After` header, when present.
         retry_after: Option<Duration>,
     },
-    /// A transient failure persisted past the retry limits.
+    /// The server refused this event (a 400 naming it); the rest of its batch was sent again.
+    #[error("the server refused event {event_id}: {}", field_list(.errors))]
+    EventRefused {
+        /// The refused event.
+        event_id: EventId,
+        /// What is wrong with it; `field` is relative to the event (`user_id`).
+        errors: Vec<FieldError>,
+    },
+    /// A transient failure persisted past the retry budget.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         /// How many requests were made.
@@ -160,6 +197,14 @@ pub enum SendError {
     },
 }
 
+fn field_list(errors: &[FieldError]) -> String {
+    let fields: Vec<String> = errors
+        .iter()
+        .map(|e| format!("`{}` {}", e.field, e.message))
+        .collect();
+    fields.join(", ")
+}
+
 fn problem_suffix(problem: &Option<Box<Problem>>) -> String {
     match problem {
         Some(p) => match &p.detail {
@@ -174,11 +219,12 @@ impl SendError {
     /// The classification that decides between retry, split and give-up.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Self::Transport(_) => FailureKind::Transient,
-            Self::Rejected { status, .. } => FailureKind::from_status(*status),
-            Self::RetriesExhausted { .. } | Self::InvalidEvent(_) | Self::BatchSize { .. } => {
-                FailureKind::Permanent
-            }
+            Self::Transport(error) => classify(Cause::of(error)),
+            Self::Rejected { status, .. } => classify(Cause::Status(*status)),
+            Self::EventRefused { .. }
+            | Self::RetriesExhausted { .. }
+            | Self::InvalidEvent(_)
+            | Self::BatchSize { .. } => FailureKind::Permanent,
         }
     }
 
@@ -191,6 +237,7 @@ impl SendError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Rejected { status, .. } => Some(*status),
+            Self::EventRefused { .. } => Some(400),
             Self::RetriesExhausted { last, .. } => last.status(),
             _ => None,
         }
@@ -258,21 +305,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_are_classified_once_as_transient_too_large_or_permanent() {
+    fn every_cause_is_classified_once_as_transient_too_large_or_permanent() {
+        use Cause::{NoAnswer, Redirect, Status, Unbuildable};
+        use FailureKind::{Permanent, TooLarge, Transient};
         let table = [
-            (400, FailureKind::Permanent),
-            (401, FailureKind::Permanent),
-            (403, FailureKind::Permanent),
-            (404, FailureKind::Permanent),
-            (413, FailureKind::TooLarge),
-            (429, FailureKind::Transient),
-            (500, FailureKind::Transient),
-            (502, FailureKind::Transient),
-            (503, FailureKind::Transient),
+            (NoAnswer, Transient),
+            (Status(408), Transient),
+            (Status(429), Transient),
+            (Status(500), Transient),
+            (Status(502), Transient),
+            (Status(503), Transient),
+            (Status(504), Transient),
+            (Status(599), Transient),
+            (Status(413), TooLarge),
+            (Status(400), Permanent),
+            (Status(401), Permanent),
+            (Status(403), Permanent),
+            (Status(404), Permanent),
+            (Status(409), Permanent),
+            (Status(415), Permanent),
+            (Status(422), Permanent),
+            (Status(304), Permanent),
+            (Unbuildable, Permanent),
+            (Redirect, Permanent),
         ];
-        for (status, kind) in table {
-            assert_eq!(FailureKind::from_status(status), kind, "status {status}");
+        for (cause, kind) in table {
+            assert_eq!(classify(cause), kind, "{cause:?}");
         }
+    }
+
+    #[test]
+    fn a_request_the_http_client_cannot_build_is_permanent() {
+        let error = reqwest::Client::new()
+            .post("http://127.0.0.1:9/v1/events")
+            .header("authorization", "Bearer a\nb")
+            .build()
+            .expect_err("a newline is no header value");
+        assert_eq!(Cause::of(&error), Cause::Unbuildable);
+        assert_eq!(SendError::Transport(error).kind(), FailureKind::Permanent);
+    }
+
+    #[test]
+    fn a_refused_event_names_its_fields_and_counts_as_a_400() {
+        let err = SendError::EventRefused {
+            event_id: EventId::from(uuid::Uuid::nil()),
+            errors: vec![FieldError {
+                field: "user_id".into(),
+                message: "must not contain control characters".into(),
+            }],
+        };
+        assert_eq!(
+            (err.kind(), err.status()),
+            (FailureKind::Permanent, Some(400))
+        );
+        assert!(
+            err.to_string()
+                .ends_with("`user_id` must not contain control characters")
+        );
     }
 
     #[test]

@@ -2,15 +2,20 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, SecondsFormat, Utc};
+use eye_domain::{
+    Category, DeviceId, EventName, SessionId, TextError, TimestampError, UserId, parse_timestamp,
+};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// Maximum length of a session id, in characters.
-pub const MAX_SESSION_ID_CHARS: usize = 128;
+pub const MAX_SESSION_ID_CHARS: usize = SessionId::MAX_CHARS;
 /// Maximum length of a category or a name, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = EventName::MAX_CHARS;
+/// Maximum length of a user id or a device id, in characters.
+pub const MAX_USER_ID_CHARS: usize = UserId::MAX_CHARS;
 
 /// The unique id of an event; fixed before the first send so retries never duplicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,17 +47,24 @@ impl fmt::Display for EventId {
 }
 
 /// Why an event would be rejected by the server.
+///
+/// The rules are the server's own (`eye-domain`), so the SDK refuses exactly what the server
+/// refuses: blank text, control characters, text over its length limit, an unreadable timestamp.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    /// A text field is empty or too long.
-    #[error("`{field}` must be 1..={max} characters, got {len}")]
-    Length {
+    /// A text field is blank, too long or holds a control character.
+    #[error("`{field}` {reason}")]
+    Text {
         /// The field name on the wire.
         field: &'static str,
-        /// Its length in characters.
-        len: usize,
-        /// The maximum allowed.
-        max: usize,
+        /// What is wrong with it.
+        reason: TextError,
+    },
+    /// The timestamp cannot be written in a form the server reads (a year beyond 9999).
+    #[error("`timestamp` {reason}")]
+    Timestamp {
+        /// What the server expects.
+        reason: TimestampError,
     },
     /// `data` is not a JSON object.
     #[error("`data` must be a JSON object")]
@@ -63,6 +75,19 @@ pub enum EventError {
         /// The serializer's message.
         message: String,
     },
+}
+
+impl EventError {
+    /// The field at fault, named as on the wire (`user_id`); `None` if the event is not
+    /// serializable at all.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::Text { field, .. } => Some(field),
+            Self::Timestamp { .. } => Some("timestamp"),
+            Self::DataNotObject => Some("data"),
+            Self::NotSerializable { .. } => None,
+        }
+    }
 }
 
 /// One event, serialized exactly as the server's `EventIn`.
@@ -85,13 +110,12 @@ pub struct Event {
     category: String,
     name: String,
     data: Value,
+    #[serde(serialize_with = "serialize_time")]
     timestamp: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     device_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sent_at: Option<DateTime<Utc>>,
 }
 
 impl Event {
@@ -110,7 +134,6 @@ impl Event {
             timestamp: Utc::now(),
             user_id: None,
             device_id: None,
-            sent_at: None,
         }
     }
 
@@ -141,12 +164,6 @@ impl Event {
     /// Sets the event id explicitly (otherwise a UUIDv7 is assigned when tracked).
     pub fn event_id(mut self, id: EventId) -> Self {
         self.event_id = Some(id);
-        self
-    }
-
-    /// Sets when the client sent the event (otherwise the moment it is tracked).
-    pub fn sent_at(mut self, at: DateTime<Utc>) -> Self {
-        self.sent_at = Some(at);
         self
     }
 
@@ -192,36 +209,51 @@ impl Event {
 
     /// Checks the server's rules so one bad event cannot get a whole batch rejected.
     pub fn validate(&self) -> Result<(), EventError> {
-        check_length("session_id", &self.session_id, MAX_SESSION_ID_CHARS)?;
-        check_length("category", &self.category, MAX_NAME_CHARS)?;
-        check_length("name", &self.name, MAX_NAME_CHARS)?;
+        text("session_id", &self.session_id, SessionId::check)?;
+        text("category", &self.category, Category::check)?;
+        text("name", &self.name, EventName::check)?;
+        if let Some(user_id) = &self.user_id {
+            text("user_id", user_id, UserId::check)?;
+        }
+        if let Some(device_id) = &self.device_id {
+            text("device_id", device_id, DeviceId::check)?;
+        }
         if !self.data.is_object() {
             return Err(EventError::DataNotObject);
         }
+        // The server parses the text we write, so check that text, not the value.
+        parse_timestamp(&wire_time(&self.timestamp))
+            .map_err(|reason| EventError::Timestamp { reason })?;
         Ok(())
     }
 
-    /// Validates the event, fixes its id and `sent_at`, and returns the id.
-    pub(crate) fn prepare(&mut self, now: DateTime<Utc>) -> Result<EventId, EventError> {
-        self.validate()?;
-        let id = *self.event_id.get_or_insert_with(EventId::new_v7);
-        self.sent_at.get_or_insert(now);
-        Ok(id)
+    /// Fixes the event's id (a UUIDv7 unless the caller chose one) and returns it.
+    pub(crate) fn assign_id(&mut self) -> EventId {
+        *self.event_id.get_or_insert_with(EventId::new_v7)
     }
 }
 
-fn check_length(field: &'static str, value: &str, max: usize) -> Result<(), EventError> {
-    let len = value.chars().count();
-    if (1..=max).contains(&len) {
-        Ok(())
-    } else {
-        Err(EventError::Length { field, len, max })
-    }
+fn text(
+    field: &'static str,
+    value: &str,
+    check: fn(&str) -> Result<(), TextError>,
+) -> Result<(), EventError> {
+    check(value).map_err(|reason| EventError::Text { field, reason })
+}
+
+/// How `timestamp` is written on the wire.
+fn wire_time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+fn serialize_time<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&wire_time(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use serde_json::json;
 
     fn at(rfc3339: &str) -> DateTime<Utc> {
@@ -231,48 +263,83 @@ mod tests {
     }
 
     #[test]
-    fn preparing_assigns_a_v7_id_and_sent_at_when_absent() {
-        let now = at("2025-01-02T03:04:05Z");
+    fn assigning_an_id_gives_a_v7_id_once_and_keeps_a_chosen_one() {
         let mut event = Event::new("s", "c", "n");
-        let id = event.prepare(now).expect("valid event");
-        assert_eq!(event.id(), Some(id));
+        let id = event.assign_id();
         assert_eq!(id.as_uuid().get_version_num(), 7);
-        assert_eq!(event.sent_at, Some(now));
-    }
-
-    #[test]
-    fn preparing_keeps_an_id_and_sent_at_the_caller_chose() {
+        assert_eq!(event.assign_id(), id);
         let chosen = EventId::from(Uuid::nil());
-        let sent = at("2025-01-01T00:00:00Z");
-        let mut event = Event::new("s", "c", "n").event_id(chosen).sent_at(sent);
-        assert_eq!(event.prepare(Utc::now()).expect("valid event"), chosen);
-        assert_eq!(event.sent_at, Some(sent));
+        assert_eq!(
+            Event::new("s", "c", "n").event_id(chosen).assign_id(),
+            chosen
+        );
+    }
+
+    fn refused_field(event: &Event) -> Option<(&'static str, TextError)> {
+        match event.validate() {
+            Err(EventError::Text { field, reason }) => Some((field, reason)),
+            _ => None,
+        }
     }
 
     #[test]
-    fn events_breaking_the_server_rules_are_refused() {
-        let long_session = "x".repeat(129);
-        let long_name = "é".repeat(65);
+    fn text_the_server_refuses_is_refused_naming_the_field_and_the_reason() {
+        let ok = || Event::new("s", "c", "n");
+        let too_long = |max: usize| TextError::TooLong { max, len: max + 1 };
         let table = [
-            (Event::new("", "c", "n"), "session_id"),
-            (Event::new(long_session.as_str(), "c", "n"), "session_id"),
-            (Event::new("s", "", "n"), "category"),
-            (Event::new("s", "c", long_name.as_str()), "name"),
+            (Event::new("", "c", "n"), "session_id", TextError::Empty),
+            (Event::new(" \t", "c", "n"), "session_id", TextError::Empty),
+            (
+                Event::new("x".repeat(129), "c", "n"),
+                "session_id",
+                too_long(128),
+            ),
+            (
+                Event::new("s", "a\u{0}b", "n"),
+                "category",
+                TextError::ControlCharacter,
+            ),
+            (Event::new("s", "c", "é".repeat(65)), "name", too_long(64)),
+            (ok().user_id("u\n1"), "user_id", TextError::ControlCharacter),
+            (ok().user_id(""), "user_id", TextError::Empty),
+            (ok().user_id("u".repeat(129)), "user_id", too_long(128)),
+            (
+                ok().device_id("d\u{7f}"),
+                "device_id",
+                TextError::ControlCharacter,
+            ),
+            (ok().device_id("d".repeat(129)), "device_id", too_long(128)),
         ];
-        for (event, field) in table {
-            match event.validate() {
-                Err(EventError::Length { field: f, .. }) => assert_eq!(f, field),
-                other => panic!("expected a length error on {field}, got {other:?}"),
-            }
+        for (event, field, reason) in table {
+            assert_eq!(refused_field(&event), Some((field, reason)), "{event:?}");
         }
+    }
+
+    #[test]
+    fn text_at_the_limits_is_accepted_and_counted_in_characters() {
+        let event = Event::new("s".repeat(128), "é".repeat(64), "n")
+            .user_id("ü".repeat(128))
+            .device_id("d".repeat(128));
+        assert_eq!(event.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_payload_that_is_not_an_object_is_refused() {
         let bad_data = Event::new("s", "c", "n").data(json!([1, 2]));
         assert_eq!(bad_data.validate(), Err(EventError::DataNotObject));
     }
 
     #[test]
-    fn limits_count_characters_not_bytes() {
-        let name = "é".repeat(64);
-        assert_eq!(Event::new("s", "c", name).validate(), Ok(()));
+    fn a_timestamp_the_server_cannot_read_is_refused() {
+        let year_10000 = Utc
+            .with_ymd_and_hms(10_000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("representable");
+        let event = Event::new("s", "c", "n").timestamp(year_10000);
+        assert!(matches!(
+            event.validate(),
+            Err(EventError::Timestamp { .. })
+        ));
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Client SDK for The Eye: track events cheaply, deliver them in batches, never twice.
 //!
-//! [`Client::track`] assigns each event a UUIDv7 id, puts it in a bounded in-memory buffer
-//! and returns. A background task sends batches to `POST /v1/events` when a batch reaches
-//! its size in events or bytes, or when the linger interval passes. Failures are classified
-//! once ([`FailureKind`]): transient ones (connection errors, timeouts, 429, 5xx) are retried
-//! with exponential backoff and full jitter, honouring `Retry-After`; a 413 splits the batch
-//! in halves; permanent ones (400, 401, 403) are counted as failed and reported by
+//! [`Client::track`] checks each event against the server's own rules (shared through
+//! `eye-domain`), assigns it a UUIDv7 id, puts it in a bounded in-memory buffer and returns.
+//! A background task sends batches to `POST /v1/events` when a batch reaches its size in
+//! events or bytes, or when the linger interval passes; every attempt stamps the request's
+//! events with `sent_at`, so the server's clock-skew correction removes only skew. Failures are
+//! classified once ([`classify`]): transient ones (no answer, 408, 429, 5xx) are retried with
+//! exponential backoff and full jitter, honouring `Retry-After`, for a retry budget in time
+//! (10 minutes by default); a 413 splits the batch in halves; a 400 naming single events fails
+//! those and resends the rest; other answers are permanent. Failed events are counted
+//! ([`Stats::failed`]), handed to the error callback ([`ClientBuilder::on_error`]) and reported by
 //! [`Client::flush`]. Ids are fixed before the first attempt and the server stores each id
 //! once, so retries never duplicate events.
 //!
@@ -40,6 +44,7 @@ mod config;
 mod delivery;
 mod error;
 mod event;
+mod failure;
 pub mod fitness;
 mod retry;
 mod stats;
@@ -52,7 +57,13 @@ pub use config::{
     SERVER_MAX_BODY_BYTES,
 };
 pub use error::{
-    BuildError, FailureKind, FieldError, FlushError, Problem, SendError, Setting, TrackError,
+    BuildError, Cause, FailureKind, FieldError, FlushError, Problem, SendError, Setting,
+    TrackError, classify,
 };
-pub use event::{Event, EventError, EventId, MAX_NAME_CHARS, MAX_SESSION_ID_CHARS};
+pub use event::{
+    Event, EventError, EventId, MAX_NAME_CHARS, MAX_SESSION_ID_CHARS, MAX_USER_ID_CHARS,
+};
+/// Why text or a timestamp breaks the server's rules (the server's own types).
+pub use eye_domain::{TextError, TimestampError};
+pub use failure::Failure;
 pub use stats::{FlushSummary, Stats};

@@ -1,8 +1,9 @@
-//! Exponential backoff with full jitter, bounded by retries and total waiting time.
+//! Exponential backoff with full jitter, bounded by a retry budget in time.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 
 use crate::config::RetryPolicy;
 
@@ -10,51 +11,59 @@ use crate::config::RetryPolicy;
 #[derive(Debug, Clone)]
 pub(crate) struct Backoff {
     policy: RetryPolicy,
+    /// When the batch's first attempt started; the budget counts from here.
+    started: Instant,
     retries: u32,
-    waited: Duration,
 }
 
 impl Backoff {
-    pub fn new(policy: RetryPolicy) -> Self {
+    pub fn new(policy: RetryPolicy, started: Instant) -> Self {
         Self {
             policy,
+            started,
             retries: 0,
-            waited: Duration::ZERO,
         }
     }
 
     /// Requests made so far, counting the one that just failed.
     pub fn attempts(&self) -> u32 {
-        self.retries + 1
+        self.retries.saturating_add(1)
     }
 
-    /// The delay before the next retry, or `None` when the limits are reached.
+    /// The delay before the next retry after a failure at `now`, or `None` when the budget is
+    /// spent.
     ///
     /// `unit` is a random number in `[0, 1)`: the delay is uniform between zero and the
-    /// exponential ceiling (full jitter), but never shorter than the server's `Retry-After`.
-    pub fn next_delay(&mut self, retry_after: Option<Duration>, unit: f64) -> Option<Duration> {
-        if self.retries >= self.policy.max_retries {
+    /// exponential ceiling (full jitter), cut to what is left of the budget so that the last
+    /// attempt falls at its end, but never shorter than the server's `Retry-After`; a
+    /// `Retry-After` beyond the budget ends it.
+    pub fn next_delay(
+        &mut self,
+        now: Instant,
+        retry_after: Option<Duration>,
+        unit: f64,
+    ) -> Option<Duration> {
+        let deadline = self.started.checked_add(self.policy.budget)?;
+        let left = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())?;
+        let retry_after = retry_after.unwrap_or_default();
+        if retry_after > left {
             return None;
         }
-        let jittered = self.ceiling().mul_f64(unit.clamp(0.0, 1.0));
-        let delay = jittered.max(retry_after.unwrap_or_default());
-        let waited = self.waited.checked_add(delay)?;
-        if waited > self.policy.max_total_backoff {
-            return None;
-        }
-        self.retries += 1;
-        self.waited = waited;
-        Some(delay)
+        let jittered = self.ceiling().mul_f64(unit.clamp(0.0, 1.0)).min(left);
+        self.retries = self.retries.saturating_add(1);
+        Some(jittered.max(retry_after))
     }
 
-    /// `initial_backoff * 2^retries`, capped by the total backoff budget.
+    /// `initial_backoff * 2^retries`, capped by `max_backoff`.
     fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.retries).unwrap_or(u32::MAX);
         self.policy
             .initial_backoff
             .checked_mul(factor)
             .unwrap_or(Duration::MAX)
-            .min(self.policy.max_total_backoff)
+            .min(self.policy.max_backoff)
     }
 }
 
@@ -73,72 +82,79 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    const SECOND: Duration = Duration::from_secs(1);
 
-    fn policy(max_retries: u32, initial_ms: u32, total_ms: u32) -> RetryPolicy {
+    fn policy(initial_ms: u32, max_ms: u32, budget: Duration) -> RetryPolicy {
         RetryPolicy {
-            max_retries,
             initial_backoff: MS * initial_ms,
-            max_total_backoff: MS * total_ms,
+            max_backoff: MS * max_ms,
+            budget,
         }
     }
 
     #[test]
-    fn the_ceiling_doubles_with_each_retry() {
-        let mut backoff = Backoff::new(policy(10, 100, 100_000));
-        let delays: Vec<_> = (0..4)
-            .filter_map(|_| backoff.next_delay(None, 0.999_999))
-            .collect();
-        let rounded: Vec<_> = delays
-            .iter()
+    fn the_ceiling_doubles_with_each_retry_up_to_the_longest_backoff() {
+        let start = Instant::now();
+        let mut backoff = Backoff::new(policy(100, 1000, SECOND * 600), start);
+        let delays: Vec<_> = (0..6)
+            .filter_map(|_| backoff.next_delay(start, None, 0.999_999))
             .map(|d| (d.as_secs_f64() * 1000.0).round())
             .collect();
-        assert_eq!(rounded, [100.0, 200.0, 400.0, 800.0]);
-        assert_eq!(backoff.attempts(), 5);
+        assert_eq!(delays, [100.0, 200.0, 400.0, 800.0, 1000.0, 1000.0]);
+        assert_eq!(backoff.attempts(), 7);
     }
 
     #[test]
     fn full_jitter_spreads_the_delay_between_zero_and_the_ceiling() {
         let table = [(0.0, 0), (0.5, 50), (1.0, 100), (7.0, 100), (-1.0, 0)];
         for (unit, expected_ms) in table {
-            let mut backoff = Backoff::new(policy(3, 100, 10_000));
-            assert_eq!(
-                backoff.next_delay(None, unit),
-                Some(MS * expected_ms),
-                "unit {unit}"
-            );
+            let start = Instant::now();
+            let mut backoff = Backoff::new(policy(100, 30_000, SECOND * 600), start);
+            let delay = backoff.next_delay(start, None, unit);
+            assert_eq!(delay, Some(MS * expected_ms), "unit {unit}");
         }
     }
 
     #[test]
     fn retry_after_is_a_lower_bound_on_the_delay() {
-        let mut backoff = Backoff::new(policy(3, 100, 10_000));
-        assert_eq!(backoff.next_delay(Some(MS * 2000), 0.5), Some(MS * 2000));
+        let start = Instant::now();
+        let mut backoff = Backoff::new(policy(100, 30_000, SECOND * 600), start);
         assert_eq!(
-            backoff.next_delay(Some(Duration::ZERO), 0.5),
+            backoff.next_delay(start, Some(SECOND * 2), 0.5),
+            Some(SECOND * 2)
+        );
+        assert_eq!(
+            backoff.next_delay(start, Some(Duration::ZERO), 0.5),
             Some(MS * 100)
         );
     }
 
     #[test]
-    fn retries_stop_after_max_retries() {
-        let mut backoff = Backoff::new(policy(2, 1, 10_000));
-        assert!(backoff.next_delay(None, 0.5).is_some());
-        assert!(backoff.next_delay(None, 0.5).is_some());
-        assert_eq!(backoff.next_delay(None, 0.5), None);
-        assert_eq!(backoff.attempts(), 3);
+    fn retries_go_on_for_the_budget_measured_from_the_first_attempt() {
+        let start = Instant::now();
+        let budget = SECOND * 600;
+        // (failure at, Retry-After, expected delay): the last retry falls at the budget's end.
+        let table = [
+            (start + SECOND * 60, None, Some(SECOND * 30)),
+            (start + SECOND * 590, None, Some(SECOND * 10)),
+            (start + SECOND * 590, Some(SECOND * 10), Some(SECOND * 10)),
+            (start + SECOND * 590, Some(SECOND * 11), None),
+            (start + budget, None, None),
+            (start + SECOND * 601, None, None),
+        ];
+        for (now, retry_after, expected) in table {
+            let mut backoff = Backoff::new(policy(30_000, 30_000, budget), start);
+            let delay = backoff.next_delay(now, retry_after, 1.0);
+            assert_eq!(delay, expected, "at {:?}", now - start);
+        }
     }
 
     #[test]
-    fn retries_stop_when_the_total_backoff_would_be_exceeded() {
-        let mut backoff = Backoff::new(policy(10, 100, 250));
-        assert_eq!(backoff.next_delay(Some(MS * 200), 0.0), Some(MS * 200));
-        assert_eq!(backoff.next_delay(Some(MS * 100), 0.0), None);
-        assert_eq!(backoff.next_delay(Some(MS * 50), 0.0), Some(MS * 50));
-    }
-
-    #[test]
-    fn zero_retries_never_retry() {
-        assert_eq!(Backoff::new(policy(0, 1, 1000)).next_delay(None, 0.0), None);
+    fn a_zero_budget_never_retries() {
+        let start = Instant::now();
+        let mut backoff = Backoff::new(policy(1, 1000, Duration::ZERO), start);
+        assert_eq!(backoff.next_delay(start, None, 0.0), None);
+        assert_eq!(backoff.attempts(), 1);
     }
 
     #[test]

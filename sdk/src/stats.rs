@@ -9,10 +9,15 @@ pub struct Stats {
     pub sent: u64,
     /// Events re-sent after a transient failure (one per event per retry).
     pub retried: u64,
-    /// Events given up on: rejected permanently, or still failing after the retry limits.
+    /// Events given up on: refused by `track`, refused by the server, or still failing when the
+    /// retry budget ran out. Each is also handed to the error callback, if there is one.
     pub failed: u64,
     /// Events tracked but neither sent nor failed yet (in the buffer or in flight).
     pub buffered: u64,
+    /// Events refused because the buffer was full (`FailFast`, `try_track`).
+    pub refused_buffer_full: u64,
+    /// Calls to `track` that found the buffer full and waited for room (`Wait`).
+    pub waited_buffer_full: u64,
 }
 
 /// What a [`Client::flush`](crate::Client::flush) or shutdown settled: events whose delivery
@@ -32,6 +37,8 @@ pub(crate) struct Counters {
     retried: AtomicU64,
     failed: AtomicU64,
     buffered: AtomicU64,
+    refused_buffer_full: AtomicU64,
+    waited_buffer_full: AtomicU64,
 }
 
 impl Counters {
@@ -55,12 +62,22 @@ impl Counters {
         self.buffered.fetch_sub(as_u64(events), Ordering::Relaxed);
     }
 
+    pub fn add_refused_buffer_full(&self) {
+        self.refused_buffer_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn add_waited_buffer_full(&self) {
+        self.waited_buffer_full.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> Stats {
         Stats {
             sent: self.sent.load(Ordering::Relaxed),
             retried: self.retried.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             buffered: self.buffered.load(Ordering::Relaxed),
+            refused_buffer_full: self.refused_buffer_full.load(Ordering::Relaxed),
+            waited_buffer_full: self.waited_buffer_full.load(Ordering::Relaxed),
         }
     }
 }
@@ -81,11 +98,16 @@ mod tests {
         counters.add_failed(2);
         counters.remove_buffered(5);
         counters.add_retried(4);
+        counters.add_refused_buffer_full();
+        counters.add_waited_buffer_full();
+        counters.add_waited_buffer_full();
         let expected = Stats {
             sent: 3,
             retried: 4,
             failed: 2,
             buffered: 0,
+            refused_buffer_full: 1,
+            waited_buffer_full: 2,
         };
         assert_eq!(counters.snapshot(), expected);
     }

@@ -57,7 +57,8 @@ impl Post for HttpTransport {
             .post(self.endpoint.clone())
             .bearer_auth(&self.ingest_key)
             .header(CONTENT_TYPE, "application/json")
-            .body(batch.body())
+            // Stamped now, for this attempt: see `Batch::body`.
+            .body(batch.body(Utc::now()))
             .send()
             .await
             .map_err(SendError::Transport)?;

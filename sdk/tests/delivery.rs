@@ -1,28 +1,17 @@
 //! The SDK against a real local HTTP server that records event ids and injects faults.
 
+#[allow(dead_code)] // Each test binary uses part of the shared support.
 mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use eye_sdk::{
-    Client, ClientBuilder, Event, EventId, FlushError, FullBufferPolicy, SendError, TrackError,
+    Client, Event, EventError, EventId, FlushError, FullBufferPolicy, SendError, TextError,
+    TrackError,
 };
 use serde_json::json;
-use support::{Faults, KEY, LogCapture, TestServer};
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-/// A client with fast retries, so faults cost milliseconds.
-fn client_for(server: &TestServer) -> ClientBuilder {
-    Client::builder(&server.url, KEY)
-        .initial_backoff(Duration::from_millis(1))
-        .max_retries(10)
-}
-
-fn event(session: usize, n: usize) -> Event {
-    Event::new(format!("session-{session}"), "test", "tick").data(json!({ "n": n }))
-}
+use support::{DEADLINE, Faults, LogCapture, TestServer, client_for, event, wait_until};
 
 fn ids_as_strings(ids: &[EventId]) -> HashSet<String> {
     ids.iter().map(EventId::to_string).collect()
@@ -131,10 +120,37 @@ async fn fail_fast_reports_a_full_buffer() {
         client.try_track(event(0, 4)),
         Err(TrackError::BufferFull { .. })
     ));
-    assert_eq!(client.stats().buffered, 3);
+    let stats = client.stats();
+    assert_eq!((stats.buffered, stats.refused_buffer_full), (3, 2));
 
     client.shutdown(DEADLINE).await.expect("clean shutdown");
     assert_eq!(server.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_track_that_finds_the_buffer_full_waits_and_is_counted() {
+    let server = TestServer::start(Faults::default()).await;
+    let client = client_for(&server)
+        .buffer_capacity(1)
+        .linger(Duration::from_secs(60))
+        .build()
+        .expect("valid settings");
+    client.track(event(0, 0)).await.expect("room in the buffer");
+
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { client.track(event(0, 1)).await }
+    });
+    wait_until(|| client.stats().waited_buffer_full == 1).await;
+    assert!(!waiting.is_finished(), "the second track waits for room");
+    client.flush().await.expect("the first event is delivered");
+    waiting
+        .await
+        .expect("task")
+        .expect("tracked once room came free");
+
+    client.shutdown(DEADLINE).await.expect("clean shutdown");
+    assert_eq!(server.received().len(), 2);
 }
 
 #[tokio::test]
@@ -261,24 +277,26 @@ async fn rate_limited_requests_are_retried_with_the_same_ids() {
 }
 
 #[tokio::test]
-async fn transient_failures_past_the_retry_limit_count_as_failed() {
+async fn transient_failures_past_the_retry_budget_count_as_failed() {
     let server = TestServer::start(Faults {
-        fail_first: 100,
+        fail_first: 1_000_000,
         ..Faults::default()
     })
     .await;
     let client = client_for(&server)
-        .max_retries(2)
+        .retry_budget(Duration::from_millis(200))
         .build()
         .expect("valid settings");
 
     let sent = client.send(vec![event(0, 0)]).await;
 
     let Err(SendError::RetriesExhausted { attempts, last }) = sent else {
-        panic!("expected retries to be exhausted, got {sent:?}");
+        panic!("expected the retry budget to run out, got {sent:?}");
     };
-    assert_eq!((attempts, last.status()), (3, Some(503)));
-    assert_eq!((client.stats().failed, server.requests()), (1, 3));
+    assert_eq!(last.status(), Some(503));
+    assert!(attempts >= 2, "retried within the budget");
+    assert_eq!(client.stats().failed, 1);
+    assert_eq!(server.requests(), attempts as usize);
 }
 
 #[tokio::test]
@@ -295,6 +313,50 @@ async fn invalid_events_are_refused_before_anything_is_sent() {
     assert!(matches!(sent, Err(SendError::InvalidEvent(_))));
     client.shutdown(DEADLINE).await.expect("clean shutdown");
     assert_eq!(server.requests(), 0);
+    assert_eq!(client.stats().failed, 1, "the tracked one is counted");
+}
+
+#[tokio::test]
+async fn ten_good_events_and_one_with_a_newline_in_user_id_give_ten_sent_and_one_failed() {
+    let server = TestServer::start(Faults::default()).await;
+    let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&failures);
+    let client = client_for(&server)
+        .on_error(move |failure| {
+            let seen = (failure.event_ids.to_vec(), failure.error.to_string());
+            sink.lock().expect("not poisoned").push(seen);
+        })
+        .build()
+        .expect("valid settings");
+    let bad = EventId::new_v7();
+
+    for n in 0..11 {
+        let event = event(0, n);
+        let tracked = if n == 3 {
+            client.track(event.user_id("u\n1").event_id(bad)).await
+        } else {
+            client.track(event.user_id("u1")).await
+        };
+        if n == 3 {
+            let Err(TrackError::InvalidEvent(error)) = tracked else {
+                panic!("the newline is refused at once, got {tracked:?}");
+            };
+            let expected = EventError::Text {
+                field: "user_id",
+                reason: TextError::ControlCharacter,
+            };
+            assert_eq!(error, expected);
+        }
+    }
+    client.shutdown(DEADLINE).await.expect("clean shutdown");
+
+    let stats = client.stats();
+    assert_eq!((stats.sent, stats.failed), (10, 1));
+    assert_eq!(server.received().len(), 10);
+    let failures = failures.lock().expect("not poisoned").clone();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, [bad]);
+    assert!(failures[0].1.contains("control characters"), "{failures:?}");
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use anyhow::Context;
 use api::admission::{Admission, AdmissionSettings};
 use api::auth::{KeyCache, KeyCacheSettings};
 use chrono::TimeDelta;
-use eye_store::{Store, StoreOptions};
+use eye_store::{Migrated, Store, StoreOptions};
 use eye_validation::{SchemaRegistry, SharedSchemaRegistry};
 use eye_worker::{
     Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, RegistryWatcher,
@@ -151,6 +151,24 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
 
 /// Connects to the database and migrates it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = connect_store(config).await?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+/// Connects to the database, migrates it, and says which migrations were applied (`eye migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<Migrated> {
+    let store = connect_store(config).await?;
+    store
+        .migrate_reporting()
+        .await
+        .context("cannot migrate the database")
+}
+
+async fn connect_store(config: &Config) -> anyhow::Result<Store> {
     config
         .prepare_directories()
         .context("cannot create the data directory")?;
@@ -158,14 +176,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         url: config.database_url.clone(),
         max_connections: config.database_max_connections,
     };
-    let store = Store::connect(&options)
+    Store::connect(&options)
         .await
-        .context("cannot connect to EYE_DATABASE_URL")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
+        .context("cannot connect to EYE_DATABASE_URL")
 }
 
 /// The queue settings of a configuration (tests open the same queue the service uses).
@@ -244,7 +257,8 @@ fn app_state(config: &Config, deps: StateDeps) -> AppState {
             ttl: config.auth_cache_ttl,
             stale_for: config.auth_stale_for,
             lookup_timeout: config.auth_lookup_timeout,
-        }),
+        })
+        .with_metrics(metrics.clone()),
         metrics,
         registry,
         admin_token: config.admin_token.clone(),

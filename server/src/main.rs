@@ -49,8 +49,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => run(&cli.config, Role::All).await,
         Command::Api => run(&cli.config, Role::Api).await,
         Command::Worker => run(&cli.config, Role::Worker).await,
-        Command::Migrate => eye_server::open_store(&cli.config).await.map(|_| ()),
-        Command::Openapi => print(&eye_server::api::openapi().spec()),
+        Command::Migrate => migrate(&cli.config).await,
+        Command::Openapi => print(&eye_server::api::spec::spec()),
         Command::Apps {
             command: AppsCommand::Create { name },
         } => create_app(&cli.config, &name).await,
@@ -61,6 +61,22 @@ async fn run(config: &Config, role: Role) -> anyhow::Result<()> {
     let service = eye_server::start(config, role).await?;
     service.run_until_signal().await;
     Ok(())
+}
+
+/// Migrates and says what changed, so an operator can tell a fresh schema from a current one.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let migrated = eye_server::migrate(config).await?;
+    match (migrated.applied.first(), migrated.applied.last()) {
+        (Some(first), Some(last)) => print(&format!(
+            "applied {} of {} migrations ({first} .. {last}); the schema is current",
+            migrated.applied.len(),
+            migrated.total
+        )),
+        _ => print(&format!(
+            "the schema is already current ({} migrations); nothing to do",
+            migrated.total
+        )),
+    }
 }
 
 async fn create_app(config: &Config, name: &str) -> anyhow::Result<()> {

@@ -13,6 +13,25 @@ pub struct ApiMetrics {
     queue_depth: Gauge,
     dead_jobs: Gauge,
     refused: Family<Vec<(String, String)>, Counter>,
+    key_lookups: Family<Vec<(String, String)>, Counter>,
+}
+
+/// Which kind of key a verification looked up in the database.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyKind {
+    /// An application's ingest key.
+    Ingest,
+    /// An analyst's read key (`eyr_…`).
+    Read,
+}
+
+impl KeyKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ingest => "ingest",
+            Self::Read => "read",
+        }
+    }
 }
 
 /// Why an ingest request was answered 503 (nothing was queued).
@@ -59,6 +78,17 @@ impl ApiMetrics {
             "Ingest requests answered 503 (nothing queued), by reason",
             self.refused.clone(),
         );
+        registry.register(
+            "eye_key_lookups",
+            "Key verifications that reached the database (not answered from the key cache), by kind of key",
+            self.key_lookups.clone(),
+        );
+    }
+
+    /// Counts a key verification that reached the database.
+    pub fn record_key_lookup(&self, kind: KeyKind) {
+        let key = vec![("key".to_owned(), kind.label().to_owned())];
+        self.key_lookups.get_or_create(&key).inc();
     }
 
     /// Counts an ingest request answered 503.

@@ -1,6 +1,7 @@
 //! Events that were accepted but not stored, kept with the reason so the team can monitor and replay them.
 
 use crate::entities::ingest_errors;
+use crate::queries::{Page, paginate};
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, EventType, JobId};
@@ -173,31 +174,69 @@ impl Store {
         insert_ingest_errors(&self.db, records).await
     }
 
-    /// Recorded errors matching `filter`, newest first.
+    /// Recorded errors matching `filter`, newest first: up to `limit` of them.
     pub async fn ingest_errors(
         &self,
         filter: &ErrorFilter,
         limit: u64,
     ) -> Result<Vec<StoredIngestError>, StoreError> {
+        Ok(self.ingest_error_page(filter, limit).await?.items)
+    }
+
+    /// One page of [`Store::ingest_errors`]: `limit` errors when that many remain, and the position to
+    /// continue from (`None` on the last page). A row this version cannot read (a reason code or type it
+    /// does not know, a field left empty by an older version) is logged and passed over *before* the page
+    /// is cut, so it never shortens a page nor ends the paging early.
+    #[tracing::instrument(skip_all, fields(limit = limit), err)]
+    pub async fn ingest_error_page(
+        &self,
+        filter: &ErrorFilter,
+        limit: u64,
+    ) -> Result<Page<StoredIngestError, i64>, StoreError> {
+        let mut found = Vec::new();
+        let mut before_id = filter.before_id;
+        loop {
+            // One row more than the page, to know whether another page follows.
+            let wanted = limit + 1 - found.len() as u64;
+            let rows = self.error_rows(filter, before_id, wanted).await?;
+            let exhausted = (rows.len() as u64) < wanted;
+            for row in rows {
+                before_id = Some(row.id);
+                match from_row(row) {
+                    Ok(error) => found.push(error),
+                    Err(id) => tracing::warn!(id, "ingest error record unreadable; not listed"),
+                }
+            }
+            if exhausted || found.len() as u64 > limit {
+                return Ok(paginate(found, limit, |error| error.id));
+            }
+        }
+    }
+
+    /// Raw rows matching `filter`, older than `before_id`, newest first.
+    async fn error_rows(
+        &self,
+        filter: &ErrorFilter,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ingest_errors::Model>, StoreError> {
         use ingest_errors::Column as C;
-        let mut query = ingest_errors::Entity::find()
+        let query = ingest_errors::Entity::find()
             .order_by_desc(C::Id)
-            .limit(limit);
-        query = query
+            .limit(limit)
             .apply_if(filter.reason, |q, r| q.filter(C::Reason.eq(r.as_str())))
             .apply_if(filter.category.clone(), |q, c| q.filter(C::Category.eq(c)))
             .apply_if(filter.name.clone(), |q, n| q.filter(C::Name.eq(n)))
             .apply_if(filter.from, |q, from| q.filter(C::RecordedAt.gte(from)))
             .apply_if(filter.to, |q, to| q.filter(C::RecordedAt.lt(to)))
-            .apply_if(filter.before_id, |q, id| q.filter(C::Id.lt(id)))
+            .apply_if(before_id, |q, id| q.filter(C::Id.lt(id)))
             .apply_if(filter.applications.as_ref(), |q, apps| {
                 q.filter(C::ApplicationId.is_in(apps.iter().map(ApplicationId::as_uuid)))
+            })
+            .apply_if(filter.unresolved_only.then_some(()), |q, ()| {
+                q.filter(C::ResolvedAt.is_null())
             });
-        if filter.unresolved_only {
-            query = query.filter(C::ResolvedAt.is_null());
-        }
-        let rows = query.all(&self.db).await?;
-        Ok(rows.into_iter().filter_map(from_row).collect())
+        Ok(query.all(&self.db).await?)
     }
 
     /// Marks errors resolved (their events were stored by a replay).
@@ -214,22 +253,30 @@ impl Store {
     }
 }
 
-fn from_row(row: ingest_errors::Model) -> Option<StoredIngestError> {
-    let event_type = EventType {
-        category: eye_domain::Category::parse(row.category?).ok()?,
-        name: eye_domain::EventName::parse(row.name?).ok()?,
+/// The record of a row, or the row's id if this version cannot read it.
+fn from_row(row: ingest_errors::Model) -> Result<StoredIngestError, i64> {
+    let id = row.id;
+    let category = row
+        .category
+        .and_then(|c| eye_domain::Category::parse(c).ok());
+    let name = row.name.and_then(|n| eye_domain::EventName::parse(n).ok());
+    let reason = RejectReason::parse(&row.reason);
+    let (Some(category), Some(name), Some(event_id), Some(reason)) =
+        (category, name, row.event_id, reason)
+    else {
+        return Err(id);
     };
     let record = IngestErrorRecord {
         application_id: row.application_id.into(),
         job_id: row.job_id.into(),
-        event_id: row.event_id?.into(),
-        event_type,
-        reason: RejectReason::parse(&row.reason)?,
+        event_id: event_id.into(),
+        event_type: EventType { category, name },
+        reason,
         detail: row.detail,
         raw: row.raw,
         received_at: row.received_at,
     };
-    Some(StoredIngestError {
+    Ok(StoredIngestError {
         id: row.id,
         record,
         recorded_at: row.recorded_at,

@@ -63,6 +63,15 @@ pub struct Store {
     db: DatabaseConnection,
 }
 
+/// What [`Store::migrate_reporting`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migrated {
+    /// The names of the migrations applied, in order.
+    pub applied: Vec<String>,
+    /// How many migrations the schema has in all.
+    pub total: usize,
+}
+
 /// How to reach the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -92,6 +101,19 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         Migrator::up(&self.db, None).await?;
         Ok(())
+    }
+
+    /// Like [`Store::migrate`], and says what it did: the migrations it applied, in order (none when the
+    /// schema was already current), out of how many the schema has.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn migrate_reporting(&self) -> Result<Migrated, StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db).await?;
+        let applied = pending.iter().map(|m| m.name().to_owned()).collect();
+        Migrator::up(&self.db, None).await?;
+        Ok(Migrated {
+            applied,
+            total: Migrator::migrations().len(),
+        })
     }
 
     /// Round trip to the database, for readiness checks.

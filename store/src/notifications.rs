@@ -2,14 +2,15 @@
 //! and by operators.
 
 use crate::entities::notifications;
+use crate::queries::{NotificationCursor, Page, after, paginate};
 use crate::rule_state::UserKey;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_rules::Notification;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -114,6 +115,8 @@ pub struct NotificationFilter {
     pub from: Option<DateTime<Utc>>,
     /// Created before.
     pub to: Option<DateTime<Utc>>,
+    /// Only notifications after this position (newest first: older ones).
+    pub after: Option<NotificationCursor>,
     /// Most rows returned.
     pub limit: u64,
 }
@@ -148,6 +151,30 @@ pub enum DeliveryResult {
     },
     /// No notify service is configured.
     Undeliverable,
+}
+
+/// The filter as a condition; a cursor continues with older rows (`(created_at, id) < cursor`).
+fn list_condition(filter: &NotificationFilter) -> Condition {
+    use notifications::Column as C;
+    let before = filter.after.map(|cursor| {
+        after(
+            vec![Expr::val(cursor.created_at), Expr::val(cursor.id)],
+            vec![Expr::col(C::CreatedAt), Expr::col(C::Id)],
+        )
+    });
+    Condition::all()
+        .add_option(
+            filter
+                .applications
+                .as_ref()
+                .map(|apps| C::ApplicationId.is_in(apps.iter().copied())),
+        )
+        .add_option(filter.user_id.as_deref().map(|user| C::UserId.eq(user)))
+        .add_option(filter.rule.as_deref().map(|rule| C::Rule.eq(rule)))
+        .add_option(filter.status.map(|status| C::Status.eq(status.as_str())))
+        .add_option(filter.from.map(|from| C::CreatedAt.gte(from)))
+        .add_option(filter.to.map(|to| C::CreatedAt.lt(to)))
+        .add_option(before)
 }
 
 /// Inserts notifications, ignoring occasions already recorded (duplicates, retries, replays, rebuilds).
@@ -188,39 +215,40 @@ pub(crate) async fn insert_notifications(
 }
 
 impl Store {
-    /// Notifications matching `filter`, newest first.
+    /// Notifications matching `filter`, newest first: by `created_at`, then id (a UUIDv7), descending.
     #[tracing::instrument(skip_all, err)]
     pub async fn list_notifications(
         &self,
         filter: &NotificationFilter,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         use notifications::Column as C;
-        let mut query = notifications::Entity::find();
-        if let Some(applications) = &filter.applications {
-            query = query.filter(C::ApplicationId.is_in(applications.iter().copied()));
-        }
-        if let Some(user) = &filter.user_id {
-            query = query.filter(C::UserId.eq(user.as_str()));
-        }
-        if let Some(rule) = &filter.rule {
-            query = query.filter(C::Rule.eq(rule.as_str()));
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(C::Status.eq(status.as_str()));
-        }
-        if let Some(from) = filter.from {
-            query = query.filter(C::CreatedAt.gte(from));
-        }
-        if let Some(to) = filter.to {
-            query = query.filter(C::CreatedAt.lt(to));
-        }
-        let rows = query
+        let rows = notifications::Entity::find()
+            .filter(list_condition(filter))
             .order_by_desc(C::CreatedAt)
             .order_by_desc(C::Id)
             .limit(filter.limit)
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(NotificationRecord::from).collect())
+    }
+
+    /// One page of [`Store::list_notifications`] and where the next one starts (`None` on the last page).
+    /// The key `(created_at, id)` never changes once written, so paging skips and repeats nothing that
+    /// existed when it started, whatever the delivery loop updates meanwhile.
+    pub async fn notification_page(
+        &self,
+        filter: &NotificationFilter,
+    ) -> Result<Page<NotificationRecord, NotificationCursor>, StoreError> {
+        let limit = filter.limit;
+        let one_more = NotificationFilter {
+            limit: limit + 1,
+            ..filter.clone()
+        };
+        let rows = self.list_notifications(&one_more).await?;
+        Ok(paginate(rows, limit, |row| NotificationCursor {
+            created_at: row.created_at,
+            id: row.id,
+        }))
     }
 
     /// Pending notifications whose next attempt is due at `now`, oldest first.

@@ -3,8 +3,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
+use eye_sdk::{Client, ClientBuilder, Event};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -19,6 +21,31 @@ use tokio::task::JoinHandle;
 /// The ingest key the server accepts.
 pub const KEY: &str = "test-key";
 
+/// How long a test lets `shutdown` take.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A client with fast retries, so faults cost milliseconds.
+pub fn client_for(server: &TestServer) -> ClientBuilder {
+    Client::builder(&server.url, KEY)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(10))
+}
+
+pub fn event(session: usize, n: usize) -> Event {
+    Event::new(format!("session-{session}"), "test", "tick").data(json!({ "n": n }))
+}
+
+/// Polls `condition` for up to 30 s.
+pub async fn wait_until(condition: impl Fn() -> bool) {
+    for _ in 0..3000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("condition not met within 30 s");
+}
+
 /// Faults injected in this order: dropped connections, then error answers, then per request.
 #[derive(Debug, Clone)]
 pub struct Faults {
@@ -26,8 +53,10 @@ pub struct Faults {
     pub drop_first: usize,
     /// The next N requests are answered with `fail_status`.
     pub fail_first: usize,
-    /// Status for `fail_first` (503 or 429), with `Retry-After: 0`.
+    /// Status for `fail_first` (503 or 429), with `Retry-After: retry_after`.
     pub fail_status: u16,
+    /// Seconds of `Retry-After` on `fail_first` answers.
+    pub retry_after: u32,
     /// Bodies larger than this are answered 413.
     pub max_body: usize,
 }
@@ -38,6 +67,7 @@ impl Default for Faults {
             drop_first: 0,
             fail_first: 0,
             fail_status: 503,
+            retry_after: 0,
             max_body: usize::MAX,
         }
     }
@@ -49,6 +79,8 @@ struct State {
     requests: usize,
     /// How many times each event id was accepted.
     received: HashMap<String, usize>,
+    /// The distinct `sent_at` values of each request that had a JSON body, in arrival order.
+    sent_at: Vec<Vec<String>>,
 }
 
 enum Answer {
@@ -93,6 +125,11 @@ impl TestServer {
     pub fn requests(&self) -> usize {
         self.state().requests
     }
+
+    /// The distinct `sent_at` values of each request, in arrival order.
+    pub fn sent_at(&self) -> Vec<Vec<String>> {
+        self.state().sent_at.clone()
+    }
 }
 
 impl Drop for TestServer {
@@ -130,20 +167,23 @@ async fn handle(
         .await
         .map_err(io::Error::other)?
         .to_bytes();
-    let answer = decide(
-        &mut state.lock().expect("server state not poisoned"),
-        authorized,
-        &body,
-    );
+    let (answer, retry_after) = {
+        let mut state = state.lock().expect("server state not poisoned");
+        (
+            decide(&mut state, authorized, &body),
+            state.faults.retry_after,
+        )
+    };
     match answer {
         Answer::Drop => Err(io::Error::other("fault: dropping the connection")),
-        Answer::Fail(status) => Ok(problem(status)),
+        Answer::Fail(status) => Ok(problem(status, retry_after)),
         Answer::Accept(ids) => Ok(accepted(ids)),
     }
 }
 
 fn decide(state: &mut State, authorized: bool, body: &[u8]) -> Answer {
     state.requests += 1;
+    state.sent_at.push(sent_at(body));
     let n = state.requests;
     let faults = &state.faults;
     if n <= faults.drop_first {
@@ -176,6 +216,18 @@ fn event_ids(body: &[u8]) -> Option<Vec<String>> {
         .collect()
 }
 
+fn sent_at(body: &[u8]) -> Vec<String> {
+    let body: Value = serde_json::from_slice(body).unwrap_or_default();
+    let mut stamps: Vec<String> = body["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["sent_at"].as_str().map(str::to_owned))
+        .collect();
+    stamps.dedup();
+    stamps
+}
+
 fn accepted(ids: Vec<String>) -> Response<Full<Bytes>> {
     let body = json!({"accepted": ids.len(), "event_ids": ids});
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -187,7 +239,7 @@ fn accepted(ids: Vec<String>) -> Response<Full<Bytes>> {
     response
 }
 
-fn problem(status: u16) -> Response<Full<Bytes>> {
+fn problem(status: u16, retry_after: u32) -> Response<Full<Bytes>> {
     let body = json!({"type": "about:blank", "title": "injected fault", "status": status,
                       "detail": format!("test server answered {status}")});
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
@@ -197,7 +249,7 @@ fn problem(status: u16) -> Response<Full<Bytes>> {
         CONTENT_TYPE,
         "application/problem+json".parse().expect("valid header"),
     );
-    headers.insert(RETRY_AFTER, "0".parse().expect("valid header"));
+    headers.insert(RETRY_AFTER, retry_after.into());
     response
 }
 

@@ -1,6 +1,7 @@
 //! Operator endpoints (admin token): registering applications and managing their keys.
 
 use crate::api::auth::AdminToken;
+use crate::api::params::Text;
 use crate::api::problem::ApiError;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -22,10 +23,10 @@ pub struct AdminApi;
 
 /// A new application.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct NewApplication {
     /// A unique name (1..=128 characters).
-    #[oai(validator(min_length = 1, max_length = 128))]
-    pub name: String,
+    pub name: Text<128>,
 }
 
 /// A registered application.
@@ -41,6 +42,7 @@ pub struct ApplicationOut {
 
 /// A registered application and its ingest key, shown this once.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ApplicationCreated {
     /// Its id.
     pub id: Uuid,
@@ -69,6 +71,20 @@ enum Created<T: poem_openapi::types::ToJSON> {
     /// Created.
     #[oai(status = 201)]
     Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+enum ApplicationList {
+    /// Every registered application.
+    #[oai(status = 200)]
+    All(Json<Vec<ApplicationOut>>),
+}
+
+#[derive(ApiResponse)]
+enum Revoked {
+    /// The keys are refused from now on (see the operation for other processes).
+    #[oai(status = 200)]
+    Keys(Json<KeysRevoked>),
 }
 
 impl From<Application> for ApplicationOut {
@@ -109,7 +125,7 @@ impl AdminApi {
     ) -> Result<Created<ApplicationCreated>, ApiError> {
         let created = state
             .store()
-            .create_application(&body.name)
+            .create_application(body.name.as_str())
             .await
             .map_err(store_error)?;
         Ok(Created::Created(Json(ApplicationCreated {
@@ -129,13 +145,14 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-    ) -> Result<Json<Vec<ApplicationOut>>, ApiError> {
+    ) -> Result<ApplicationList, ApiError> {
         let apps = state
             .store()
             .list_applications()
             .await
             .map_err(store_error)?;
-        Ok(Json(apps.into_iter().map(ApplicationOut::from).collect()))
+        let apps = apps.into_iter().map(ApplicationOut::from).collect();
+        Ok(ApplicationList::All(Json(apps)))
     }
 
     /// Issue another ingest key (rotation: issue, deploy, then revoke the old ones)
@@ -173,13 +190,13 @@ impl AdminApi {
         state: Data<&AppState>,
         _auth: AdminToken,
         id: Path<Uuid>,
-    ) -> Result<Json<KeysRevoked>, ApiError> {
+    ) -> Result<Revoked, ApiError> {
         let revoked = state
             .store()
             .revoke_keys(id.0.into())
             .await
             .map_err(store_error)?;
         state.keys().invalidate_all();
-        Ok(Json(KeysRevoked { revoked }))
+        Ok(Revoked::Keys(Json(KeysRevoked { revoked })))
     }
 }

@@ -1,11 +1,11 @@
 //! Who may call what: ingest keys for applications, the admin token for operators.
 
 use crate::api::problem::ApiError;
-use crate::metrics::Refusal;
+use crate::metrics::{ApiMetrics, KeyKind, Refusal};
 use crate::state::AppState;
 use eye_domain::ApplicationId;
 use eye_domain::Failure;
-use eye_store::{KeyHash, Store, StoreError};
+use eye_store::{KeyHash, ReadScope, Store, StoreError};
 use moka::future::Cache;
 use poem::Request;
 use poem_openapi::SecurityScheme;
@@ -32,12 +32,16 @@ const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
 /// Verified ingest keys, so the hot path does not wait for the database on every request. Unknown keys
 /// are cached too (briefly), so a flood of bad keys cannot reach the database either. Keys verified
 /// within `stale_for` keep being accepted while the database is unreachable: ingest only needs the queue.
+/// Read keys (`eyr_…`) share the negative half only: an unknown one is remembered like an unknown ingest
+/// key, a live one is looked up on every request, so its revocation takes effect at once everywhere.
 #[derive(Clone)]
 pub struct KeyCache {
     fresh: Cache<String, Option<ApplicationId>>,
     known: Cache<String, ApplicationId>,
+    unknown_read_keys: Cache<String, ()>,
     outage_until: Arc<Mutex<Option<Instant>>>,
     lookup_timeout: Duration,
+    metrics: ApiMetrics,
 }
 
 /// Why a key could not be verified.
@@ -63,9 +67,39 @@ impl KeyCache {
                 .max_capacity(100_000)
                 .time_to_live(settings.stale_for)
                 .build(),
+            unknown_read_keys: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(settings.ttl)
+                .build(),
             outage_until: Arc::default(),
             lookup_timeout: settings.lookup_timeout,
+            metrics: ApiMetrics::default(),
         }
+    }
+
+    /// Counts the lookups that reach the database in these metrics.
+    pub fn with_metrics(mut self, metrics: ApiMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// What a read key may read; `None` for an unknown or revoked one. Only that verdict is cached.
+    pub async fn read_scope_for(
+        &self,
+        store: &Store,
+        presented: &str,
+    ) -> Result<Option<ReadScope>, StoreError> {
+        let hash = KeyHash::of(presented);
+        if self.unknown_read_keys.contains_key(hash.as_str()) {
+            return Ok(None);
+        }
+        self.metrics.record_key_lookup(KeyKind::Read);
+        let scope = store.read_scope_for_key(&hash).await?;
+        if scope.is_none() {
+            let key = hash.as_str().to_owned();
+            self.unknown_read_keys.insert(key, ()).await;
+        }
+        Ok(scope)
     }
 
     /// The application owning a live key, if any. While the database is unreachable, a key verified
@@ -104,6 +138,7 @@ impl KeyCache {
         store: &Store,
         hash: &KeyHash,
     ) -> Result<Option<ApplicationId>, LookupError> {
+        self.metrics.record_key_lookup(KeyKind::Ingest);
         match tokio::time::timeout(self.lookup_timeout, store.application_for_key(hash)).await {
             Err(_) => Err(LookupError::Unreachable("no answer in time".into())),
             Ok(Err(err)) if err.is_transient() => Err(LookupError::Unreachable(err.to_string())),
@@ -146,7 +181,7 @@ impl KeyCache {
         *until = Some(Instant::now() + OUTAGE_BACKOFF);
     }
 
-    /// Forgets every verdict (after a revocation).
+    /// Forgets every ingest-key verdict (after a revocation).
     pub fn invalidate_all(&self) {
         self.fresh.invalidate_all();
         self.known.invalidate_all();

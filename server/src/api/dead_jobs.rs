@@ -3,6 +3,7 @@
 
 use crate::api::auth::AdminToken;
 use crate::api::optional_body::OptionalJson;
+use crate::api::params::{Id, Param, Required};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use base64::Engine;
@@ -76,13 +77,14 @@ pub struct DeadJobOut {
     pub error: String,
     /// Attempts of its last run.
     pub attempts: u32,
-    /// `dead` or `replayed`.
+    // No doc comment: poem-openapi would wrap the enum's `$ref` in `allOf` with it, which generators drop.
     pub status: DeadStatus,
     /// When it first failed.
     pub first_failed_at: DateTime<Utc>,
     /// When it last failed.
     pub last_failed_at: DateTime<Utc>,
     /// When a replay put it back on the queue; cleared if it fails again.
+    #[oai(nullable)]
     pub replayed_at: Option<DateTime<Utc>>,
 }
 
@@ -92,13 +94,14 @@ pub struct DeadJobsPage {
     /// The jobs.
     pub dead_jobs: Vec<DeadJobOut>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
 /// A dead job with its events, as they were queued.
 #[derive(Debug, Object)]
 pub struct DeadJobDetail {
-    /// The job.
+    // No doc comment: it would wrap the `$ref` in `allOf` (see `DeadJobOut::status`).
     pub dead_job: DeadJobOut,
     /// When The Eye accepted its events.
     pub received_at: DateTime<Utc>,
@@ -108,10 +111,11 @@ pub struct DeadJobDetail {
 
 /// Which dead jobs to replay.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DeadJobsToReplay {
     /// These jobs, whatever their status (at most 100). Absent: every job not replayed yet, oldest first,
     /// up to 100 per call.
-    #[oai(validator(max_items = 100))]
+    #[oai(nullable, skip_serializing_if_is_none, validator(max_items = 100))]
     pub job_ids: Option<Vec<Uuid>>,
 }
 
@@ -122,6 +126,20 @@ pub struct DeadJobsReplayed {
     pub replayed: u64,
     /// Their ids.
     pub job_ids: Vec<Uuid>,
+}
+
+#[derive(ApiResponse)]
+enum DeadJobsFound {
+    /// One page of dead jobs, newest first.
+    #[oai(status = 200)]
+    Page(Json<DeadJobsPage>),
+}
+
+#[derive(ApiResponse)]
+enum DeadJobsReplay {
+    /// The jobs pushed back onto the queue.
+    #[oai(status = 200)]
+    Outcome(Json<DeadJobsReplayed>),
 }
 
 #[derive(ApiResponse)]
@@ -210,11 +228,16 @@ impl DeadJobsApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
+        /// Only this application's jobs.
         application_id: Query<Option<Uuid>>,
+        /// Only jobs in this status.
         status: Query<Option<DeadStatus>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
+        /// Page size, 1..=1000 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page (only those are valid).
         cursor: Query<Option<String>>,
-    ) -> Result<Json<DeadJobsPage>, ApiError> {
+    ) -> Result<DeadJobsFound, ApiError> {
         let filter = DeadJobFilter {
             application: application_id.0.map(ApplicationId::from),
             status: status.0.map(DeadJobStatus::from),
@@ -229,10 +252,10 @@ impl DeadJobsApi {
         let next_cursor = (jobs.len() as u64 == limit)
             .then(|| jobs.last().map(|job| encode_cursor(job.cursor())))
             .flatten();
-        Ok(Json(DeadJobsPage {
+        Ok(DeadJobsFound::Page(Json(DeadJobsPage {
             dead_jobs: jobs.into_iter().map(out).collect(),
             next_cursor,
-        }))
+        })))
     }
 
     /// Get a dead job with its events
@@ -245,10 +268,10 @@ impl DeadJobsApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-        job_id: Path<String>,
+        job_id: Path<Param<Required<Id>>>,
     ) -> Result<DeadJobResponse, ApiError> {
         // Parsed here, not by poem, whose error names the parameter `param0`.
-        let job_id = Uuid::parse_str(&job_id.0)
+        let job_id = Uuid::parse_str(&job_id.0.into_text().unwrap_or_default())
             .map_err(|_| ApiError::Invalid(vec![FieldError::new("job_id", "not a UUID")]))?;
         let job = state
             .store()
@@ -275,7 +298,7 @@ impl DeadJobsApi {
         state: Data<&AppState>,
         _auth: AdminToken,
         body: OptionalJson<DeadJobsToReplay>,
-    ) -> Result<Json<DeadJobsReplayed>, ApiError> {
+    ) -> Result<DeadJobsReplay, ApiError> {
         let ids: Option<Vec<JobId>> = body
             .0
             .and_then(|body| body.job_ids)
@@ -290,10 +313,10 @@ impl DeadJobsApi {
             .await
             .map_err(ApiError::internal)?;
         let job_ids = push(&state, jobs).await?;
-        Ok(Json(DeadJobsReplayed {
+        Ok(DeadJobsReplay::Outcome(Json(DeadJobsReplayed {
             replayed: job_ids.len() as u64,
             job_ids: job_ids.iter().map(JobId::as_uuid).collect(),
-        }))
+        })))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Monitoring refused events: listing them, and replaying them after a schema fix.
 
 use crate::api::auth::AdminToken;
+use crate::api::params::Text;
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::check_order;
 use crate::api::read_auth::ReadAccess;
@@ -13,7 +14,7 @@ use eye_worker::{ReplayFailure, RetrySettings};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -79,15 +80,18 @@ pub struct ErrorOut {
     /// When it was recorded.
     pub recorded_at: DateTime<Utc>,
     /// When a replay stored it after all.
+    #[oai(nullable)]
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
 /// One page of errors, newest first.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ErrorsPage {
     /// The errors.
     pub errors: Vec<ErrorOut>,
     /// Pass as `cursor` for the next (older) page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -120,6 +124,20 @@ impl From<ReplayFailure> for ReplayFailureOut {
             detail: failure.detail,
         }
     }
+}
+
+#[derive(ApiResponse)]
+enum ErrorsFound {
+    /// One page of refused events, newest first.
+    #[oai(status = 200)]
+    Page(Json<ErrorsPage>),
+}
+
+#[derive(ApiResponse)]
+enum Replayed {
+    /// What the replay did.
+    #[oai(status = 200)]
+    Outcome(Json<ReplayOut>),
 }
 
 /// A replay answers its caller, so it retries a failing database only briefly (then 503).
@@ -206,18 +224,26 @@ impl ErrorsApi {
         &self,
         state: Data<&AppState>,
         auth: ReadAccess,
+        /// Only errors of this reason.
         reason: Query<Option<Reason>>,
-        category: Query<Option<String>>,
-        name: Query<Option<String>>,
+        /// Only this category.
+        category: Query<Option<Text<64>>>,
+        /// Only this name.
+        name: Query<Option<Text<64>>>,
+        /// Errors recorded at or after this instant (RFC 3339); must be earlier than `to`.
         from: Query<Option<DateTime<Utc>>>,
+        /// Errors recorded before this instant (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
+        /// Page size, 1..=1000 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page (only those are valid).
         cursor: Query<Option<String>>,
-    ) -> Result<Json<ErrorsPage>, ApiError> {
+    ) -> Result<ErrorsFound, ApiError> {
         let filters = Filters {
             reason: reason.0,
-            category: category.0,
-            name: name.0,
+            category: category.0.map(Text::into_string),
+            name: name.0.map(Text::into_string),
             from: from.0,
             to: to.0,
         };
@@ -225,18 +251,15 @@ impl ErrorsApi {
         filter.before_id = cursor.0.as_deref().map(decode_cursor).transpose()?;
         filter.applications = auth.0.application_ids();
         let limit = limit.0.unwrap_or(100);
-        let errors = state
+        let page = state
             .store()
-            .ingest_errors(&filter, limit)
+            .ingest_error_page(&filter, limit)
             .await
             .map_err(ApiError::internal)?;
-        let next_cursor = (errors.len() as u64 == limit)
-            .then(|| errors.last().map(|e| encode_cursor(e.id)))
-            .flatten();
-        Ok(Json(ErrorsPage {
-            errors: errors.into_iter().map(out).collect(),
-            next_cursor,
-        }))
+        Ok(ErrorsFound::Page(Json(ErrorsPage {
+            errors: page.items.into_iter().map(out).collect(),
+            next_cursor: page.next.map(encode_cursor),
+        })))
     }
 
     /// Replay refused events through validation
@@ -253,16 +276,21 @@ impl ErrorsApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
+        /// Only errors of this reason.
         reason: Query<Option<Reason>>,
-        category: Query<Option<String>>,
-        name: Query<Option<String>>,
+        /// Only this category.
+        category: Query<Option<Text<64>>>,
+        /// Only this name.
+        name: Query<Option<Text<64>>>,
+        /// Errors recorded at or after this instant (RFC 3339); must be earlier than `to`.
         from: Query<Option<DateTime<Utc>>>,
+        /// Errors recorded before this instant (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
-    ) -> Result<Json<ReplayOut>, ApiError> {
+    ) -> Result<Replayed, ApiError> {
         let filters = Filters {
             reason: reason.0,
-            category: category.0,
-            name: name.0,
+            category: category.0.map(Text::into_string),
+            name: name.0.map(Text::into_string),
             from: from.0,
             to: to.0,
         };
@@ -273,7 +301,7 @@ impl ErrorsApi {
         let outcome = eye_worker::replay_errors(&processor, filter, REPLAY_LIMIT)
             .await
             .map_err(replay_failed)?;
-        Ok(Json(ReplayOut {
+        Ok(Replayed::Outcome(Json(ReplayOut {
             replayed: outcome.replayed,
             stored: outcome.stored,
             still_failing: outcome.still_failing,
@@ -282,7 +310,7 @@ impl ErrorsApi {
                 .into_iter()
                 .map(ReplayFailureOut::from)
                 .collect(),
-        }))
+        })))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The event-type registry (admin token): publishing, listing and retiring payload schemas.
 
 use crate::api::auth::AdminToken;
+use crate::api::params::{Documentation, Documented, Param, Required, Text};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use eye_validation::CompiledSchema;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::registry::MetaSchema;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
 use serde_json::Value;
 
@@ -48,6 +50,54 @@ pub struct EventTypeOut {
     pub schema: Value,
 }
 
+/// A JSON Schema (draft 2020-12) object for the `data` of one event type.
+pub struct JsonSchemaObject;
+
+impl Documentation for JsonSchemaObject {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            description: Some("A JSON Schema (draft 2020-12) object for the events' `data`."),
+            example: Some(pageview_schema()),
+            ..MetaSchema::new("object")
+        }
+    }
+
+    fn check(value: &Value) -> Result<(), String> {
+        match value {
+            // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
+            _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
+            Value::Object(_) => Ok(()),
+            _ => Err("must be a JSON object".to_owned()),
+        }
+    }
+}
+
+/// The body of `PUT /v1/admin/event-types/{category}/{name}`.
+type SchemaIn = Documented<JsonSchemaObject>;
+
+/// Whether any key or string in `value` holds a NUL character.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
+/// The seeds' `page interaction / pageview` payload: a host and a path.
+fn pageview_schema() -> Value {
+    serde_json::json!({
+        "type": "object",
+        "required": ["host", "path"],
+        "properties": {
+            "host": {"type": "string", "minLength": 1},
+            "path": {"type": "string", "pattern": "^/"}
+        },
+        "additionalProperties": false
+    })
+}
+
 #[derive(ApiResponse)]
 enum PublishResponse {
     /// The type is new: its first version.
@@ -65,10 +115,22 @@ enum RetireResponse {
     Retired,
 }
 
-fn event_type(category: String, name: String) -> Result<EventType, ApiError> {
-    let category =
-        Category::parse(category).map_err(|e| FieldError::new("category", e.to_string()));
-    let name = EventName::parse(name).map_err(|e| FieldError::new("name", e.to_string()));
+#[derive(ApiResponse)]
+enum EventTypeList {
+    /// The live event types, each with its current schema.
+    #[oai(status = 200)]
+    Live(Json<Vec<EventTypeOut>>),
+}
+
+/// A category or name in the path, parsed by `event_type` so that a bad one is named. (Spelled out as
+/// `Path<Param<Text64>>` in the handlers: poem-openapi recognises path parameters by the `Path` name.)
+type Text64 = Required<Text<64>>;
+
+fn event_type(category: Param<Text64>, name: Param<Text64>) -> Result<EventType, ApiError> {
+    let category = Category::parse(category.into_text().unwrap_or_default())
+        .map_err(|e| FieldError::new("category", e.to_string()));
+    let name = EventName::parse(name.into_text().unwrap_or_default())
+        .map_err(|e| FieldError::new("name", e.to_string()));
     match (category, name) {
         (Ok(category), Ok(name)) => Ok(EventType { category, name }),
         (category, name) => Err(ApiError::Invalid(
@@ -81,8 +143,9 @@ fn event_type(category: String, name: String) -> Result<EventType, ApiError> {
 impl EventTypesApi {
     /// Publish a schema for an event type
     ///
-    /// The body is a JSON Schema (draft 2020-12) for the `data` of events of this type. Workers pick up the
-    /// new version within a second, without a restart; events record the version they passed.
+    /// The body is a JSON Schema (draft 2020-12) object for the `data` of events of this type (400 when it
+    /// does not compile, or holds a NUL character). Workers pick up the new version within a second,
+    /// without a restart; events record the version they passed.
     #[oai(
         path = "/v1/admin/event-types/:category/:name",
         method = "put",
@@ -92,11 +155,12 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-        category: Path<String>,
-        name: Path<String>,
-        schema: Json<Value>,
+        category: Path<Param<Text64>>,
+        name: Path<Param<Text64>>,
+        schema: Json<SchemaIn>,
     ) -> Result<PublishResponse, ApiError> {
         let event_type = event_type(category.0, name.0)?;
+        let schema = Json(schema.0.into_value());
         CompiledSchema::compile(&schema.0).map_err(|err| {
             ApiError::Invalid(vec![FieldError::new(
                 format!("schema{}", err.pointer),
@@ -129,13 +193,13 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-    ) -> Result<Json<Vec<EventTypeOut>>, ApiError> {
+    ) -> Result<EventTypeList, ApiError> {
         let schemas = state
             .store()
             .current_schemas()
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(
+        Ok(EventTypeList::Live(Json(
             schemas
                 .into_iter()
                 .map(|s| EventTypeOut {
@@ -146,7 +210,7 @@ impl EventTypesApi {
                     schema: s.schema,
                 })
                 .collect(),
-        ))
+        )))
     }
 
     /// Retire an event type
@@ -159,8 +223,8 @@ impl EventTypesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-        category: Path<String>,
-        name: Path<String>,
+        category: Path<Param<Text64>>,
+        name: Path<Param<Text64>>,
     ) -> Result<RetireResponse, ApiError> {
         let event_type = event_type(category.0, name.0)?;
         let retired = state
@@ -174,6 +238,29 @@ impl EventTypesApi {
             Err(ApiError::NotFound(format!(
                 "no live event type {event_type}"
             )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::ParseFromJSON;
+    use serde_json::json;
+
+    #[test]
+    fn a_schema_is_a_json_object_without_nul_characters() {
+        assert!(SchemaIn::parse_from_json(Some(pageview_schema())).is_ok());
+        for refused in [
+            json!(true),
+            json!([]),
+            json!({"properties": {"a\u{0}": {}}}),
+            json!({"enum": [["\u{0}"]]}),
+        ] {
+            assert!(
+                SchemaIn::parse_from_json(Some(refused.clone())).is_err(),
+                "{refused}"
+            );
         }
     }
 }

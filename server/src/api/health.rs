@@ -37,12 +37,26 @@ enum ReadyResponse {
     NotReady(Json<Readiness>),
 }
 
+#[derive(ApiResponse)]
+enum Alive {
+    /// The process answers (`ok`).
+    #[oai(status = 200)]
+    Ok(PlainText<&'static str>),
+}
+
+#[derive(ApiResponse)]
+enum Exposition {
+    /// The metrics, in the Prometheus text format.
+    #[oai(status = 200)]
+    Metrics(PlainText<String>),
+}
+
 #[OpenApi(tag = "OpsTags::Operations")]
 impl HealthApi {
     /// Liveness: the process answers
     #[oai(path = "/health", method = "get", operation_id = "health")]
-    async fn health(&self) -> PlainText<&'static str> {
-        PlainText("ok")
+    async fn health(&self) -> Alive {
+        Alive::Ok(PlainText("ok"))
     }
 
     /// Readiness: database and queue reachable (each answers within 0.8 s, or counts as unreachable)
@@ -66,11 +80,11 @@ impl HealthApi {
 
     /// Prometheus metrics
     #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self, state: Data<&AppState>) -> PlainText<String> {
+    async fn metrics(&self, state: Data<&AppState>) -> Exposition {
         if let Ok(Ok(depth)) = tokio::time::timeout(CHECK_TIMEOUT, state.queue().depth()).await {
             state.metrics().set_queue_depth(depth);
         }
         crate::api::dead_jobs::refresh_gauge(&state).await;
-        PlainText(crate::metrics::encode(state.registry()))
+        Exposition::Metrics(PlainText(crate::metrics::encode(state.registry())))
     }
 }

@@ -7,23 +7,31 @@ mod body;
 pub mod dead_jobs;
 pub mod errors;
 pub mod event_types;
+mod examples;
 pub mod health;
 pub mod ingest;
 pub mod legacy;
 pub mod merge;
 pub mod notifications;
 mod optional_body;
+pub mod params;
 pub mod problem;
 pub mod query;
 mod query_params;
 pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
+pub mod spec;
 pub mod wire;
 
+use crate::http::{AllowedMethods, with_allow_header};
 use crate::state::AppState;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::endpoint::make_sync;
+use poem::http::Method;
+use poem::web::{Html, Redirect};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 use poem_openapi::OpenApiService;
+use std::sync::Arc;
 
 /// Every documented operation (`MergePaths`: `/v1/events` is served by two APIs, POST and GET).
 pub type Apis = merge::MergePaths<(
@@ -38,7 +46,7 @@ pub type Apis = merge::MergePaths<(
     dead_jobs::DeadJobsApi,
 )>;
 
-/// The OpenAPI service (also used to print the spec without a server).
+/// The OpenAPI service (its spec is published through [`spec::spec`]).
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         merge::MergePaths((
@@ -74,15 +82,32 @@ pub fn ops_routes(state: AppState) -> impl Endpoint {
         .catch_all_error(problem::catch_all)
 }
 
+/// `GET /` itself: someone who opens the service's address lands on its documentation. (A route of its
+/// own cannot take `/`: the API is nested there and its wildcard answers first.)
+async fn docs_at_root<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Response> {
+    if req.uri().path() == "/" && req.method() == Method::GET {
+        return Ok(Redirect::see_other("/docs").into_response());
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
 /// The routes: the API at `/`, Swagger UI at `/docs`, the spec at `/openapi.json`.
 pub fn routes(state: AppState) -> impl Endpoint {
-    let api = openapi();
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
-    Route::new()
+    let document = spec::spec();
+    let allowed = AllowedMethods::from_spec(&document);
+    let docs_html = spec::swagger_ui_html(&document);
+    let docs = make_sync(move |_| Html(docs_html.clone()));
+    let spec = make_sync(move |_| {
+        Response::builder()
+            .content_type("application/json")
+            .body(document.clone())
+    });
+    let routes = Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
-        .nest("/", api)
+        .nest("/", openapi())
+        .around(docs_at_root)
         .data(state)
-        .catch_all_error(problem::catch_all)
+        .catch_all_error(problem::catch_all);
+    with_allow_header(routes, allowed)
 }

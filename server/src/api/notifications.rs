@@ -1,15 +1,17 @@
 //! The notifications the rules decided, with their delivery status (admin token).
 
-use crate::api::problem::ApiError;
+use crate::api::params::Text;
+use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::check_order;
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
+use eye_store::queries::NotificationCursor;
 use eye_store::{NotificationFilter, NotificationRecord, NotificationStatus};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
-use poem_openapi::{Enum, Object, OpenApi, Tags};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, Tags};
 use uuid::Uuid;
 
 #[derive(Tags)]
@@ -74,15 +76,17 @@ pub struct NotificationOut {
     pub occasion: String,
     /// The event time at which the occasion arose.
     pub triggered_at: DateTime<Utc>,
-    /// Delivery status.
+    // No doc comment: poem-openapi would wrap the enum's `$ref` in `allOf` with it, which generators drop.
     pub status: Status,
     /// Delivery attempts so far.
     pub attempts: u32,
     /// Why the last attempt failed.
+    #[oai(nullable)]
     pub last_error: Option<String>,
     /// When it was decided.
     pub created_at: DateTime<Utc>,
     /// When the notify service accepted it.
+    #[oai(nullable)]
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
@@ -107,9 +111,27 @@ impl From<NotificationRecord> for NotificationOut {
 
 /// Notifications, newest first.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct NotificationsPage {
     /// The notifications.
     pub notifications: Vec<NotificationOut>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    #[oai(nullable)]
+    pub next_cursor: Option<String>,
+}
+
+fn decode_cursor(cursor: Option<&str>) -> Result<Option<NotificationCursor>, ApiError> {
+    cursor
+        .map(NotificationCursor::decode)
+        .transpose()
+        .map_err(|err| ApiError::Invalid(vec![FieldError::new("cursor", err.to_string())]))
+}
+
+#[derive(ApiResponse)]
+enum NotificationsFound {
+    /// Notifications, newest first.
+    #[oai(status = 200)]
+    Page(Json<NotificationsPage>),
 }
 
 #[OpenApi(tag = "NotificationTags::Notifications")]
@@ -117,7 +139,9 @@ impl NotificationsApi {
     /// List notifications, newest first
     ///
     /// Every parameter narrows the list; `from` (included) and `to` (excluded) bound `created_at`. Takes a
-    /// read key (which sees only its applications' notifications) or the admin token.
+    /// read key (which sees only its applications' notifications) or the admin token. Pages are
+    /// keyset-paginated by `(created_at, id)`, which never change: pass `next_cursor` back as `cursor` (with
+    /// the same filters) until it is `null`; nothing that existed when paging started is skipped or repeated.
     #[allow(clippy::too_many_arguments)]
     #[oai(
         path = "/v1/notifications",
@@ -128,13 +152,22 @@ impl NotificationsApi {
         &self,
         state: Data<&AppState>,
         auth: ReadAccess,
-        user_id: Query<Option<String>>,
-        rule: Query<Option<String>>,
+        /// Only this recipient's notifications.
+        user_id: Query<Option<Text<128>>>,
+        /// Only this rule's notifications.
+        rule: Query<Option<Text<128>>>,
+        /// Only notifications in this delivery status.
         status: Query<Option<Status>>,
+        /// Decided at or after this instant (RFC 3339); must be earlier than `to`.
         from: Query<Option<DateTime<Utc>>>,
+        /// Decided before this instant (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))] limit: Query<Option<u64>>,
-    ) -> Result<Json<NotificationsPage>, ApiError> {
+        /// How many, 1..=1000 (default 100).
+        #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
+        limit: Query<Option<u64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<NotificationsFound, ApiError> {
         check_order(from.0, to.0)?;
         let applications = auth
             .0
@@ -142,20 +175,22 @@ impl NotificationsApi {
             .map(|ids| ids.iter().map(|id| id.as_uuid()).collect());
         let filter = NotificationFilter {
             applications,
-            user_id: user_id.0,
-            rule: rule.0,
+            user_id: user_id.0.map(Text::into_string),
+            rule: rule.0.map(Text::into_string),
             status: status.0.map(NotificationStatus::from),
             from: from.0,
             to: to.0,
+            after: decode_cursor(cursor.0.as_deref())?,
             limit: limit.0.unwrap_or(100),
         };
-        let found = state
+        let page = state
             .store()
-            .list_notifications(&filter)
+            .notification_page(&filter)
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(NotificationsPage {
-            notifications: found.into_iter().map(NotificationOut::from).collect(),
-        }))
+        Ok(NotificationsFound::Page(Json(NotificationsPage {
+            notifications: page.items.into_iter().map(NotificationOut::from).collect(),
+            next_cursor: page.next.map(|cursor| cursor.encode()),
+        })))
     }
 }

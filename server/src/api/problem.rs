@@ -3,6 +3,7 @@
 use eye_worker::QueueError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
+use poem_openapi::error::ParseParamError;
 use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Object};
@@ -31,6 +32,7 @@ impl FieldError {
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Problem {
     /// A URI reference identifying the problem type.
     #[oai(rename = "type")]
@@ -211,6 +213,11 @@ impl ApiResponse for ApiError {
 pub async fn catch_all(err: poem::Error) -> Response {
     if err.is::<ApiError>() {
         return err.into_response();
+    }
+    // A parameter poem-openapi could not parse is named like any other bad field.
+    if let Some(param) = err.downcast_ref::<ParseParamError>() {
+        let field = FieldError::new(param.name, param.reason.clone());
+        return ApiError::Invalid(vec![field]).into_response();
     }
     let status = err.status();
     if status.is_server_error() {

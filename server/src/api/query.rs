@@ -1,8 +1,9 @@
 //! Analysts' queries (read key or admin token): events, sessions and counts over time.
 
+use crate::api::params::{self, Cursor, Id, Instant, Limit, OneOf, Required};
 use crate::api::problem::{ApiError, FieldError};
-use crate::api::query_params::{EventQuery, SessionQuery, StatsQuery};
-use crate::api::query_wire::{EventPage, EventStats, SessionPage};
+use crate::api::query_params::{EventQuery, GroupByWords, IntervalWords, SessionQuery, StatsQuery};
+use crate::api::query_wire::{EventsFound, SessionsFound, StatsFound};
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use eye_store::ReadScope;
@@ -22,9 +23,10 @@ enum QueryTags {
 pub struct QueryApi;
 
 /// Every query parameter is taken as text and parsed in `query_params`, so a bad one is named in a 400
-/// problem like any other field. (One handler argument per parameter is how poem-openapi documents them,
-/// hence the `too_many_arguments` allowances.)
-type Param = Query<Option<String>>;
+/// problem like any other field; each is documented with its type. (One handler argument per parameter is
+/// how poem-openapi documents them, hence the `too_many_arguments` allowances.)
+type Param<S> = Query<params::Param<S>>;
+type Text<const MAX: usize> = Param<params::Text<MAX>>;
 
 #[OpenApi(tag = "QueryTags::Query")]
 impl QueryApi {
@@ -40,34 +42,34 @@ impl QueryApi {
         state: Data<&AppState>,
         auth: ReadAccess,
         /// Only this application (UUID).
-        application_id: Param,
+        application_id: Param<Id>,
         /// Only this session (across the readable applications unless `application_id` is given).
-        session_id: Param,
+        session_id: Text<128>,
         /// Only this category.
-        category: Param,
+        category: Text<64>,
         /// Only this name.
-        name: Param,
+        name: Text<64>,
         /// Only this user's events.
-        user_id: Param,
-        /// Events that occurred at or after this instant (RFC 3339).
-        from: Param,
+        user_id: Text<128>,
+        /// Events that occurred at or after this instant (RFC 3339); must be earlier than `to`.
+        from: Param<Instant>,
         /// Events that occurred before this instant (RFC 3339).
-        to: Param,
+        to: Param<Instant>,
         /// Page size, 1..=1000 (default 100).
-        limit: Param,
-        /// `next_cursor` of the previous page.
-        cursor: Param,
-    ) -> Result<Json<EventPage>, ApiError> {
+        limit: Param<Limit>,
+        /// `next_cursor` of the previous page (only those are valid).
+        cursor: Param<Cursor>,
+    ) -> Result<EventsFound, ApiError> {
         let query = EventQuery {
-            application_id: application_id.0,
-            session_id: session_id.0,
-            category: category.0,
-            name: name.0,
-            user_id: user_id.0,
-            from: from.0,
-            to: to.0,
-            limit: limit.0,
-            cursor: cursor.0,
+            application_id: application_id.0.into_text(),
+            session_id: session_id.0.into_text(),
+            category: category.0.into_text(),
+            name: name.0.into_text(),
+            user_id: user_id.0.into_text(),
+            from: from.0.into_text(),
+            to: to.0.into_text(),
+            limit: limit.0.into_text(),
+            cursor: cursor.0.into_text(),
         };
         let filter = query.into_filter(&auth.0)?;
         events_page(&state, &filter).await
@@ -87,19 +89,19 @@ impl QueryApi {
         state: Data<&AppState>,
         auth: ReadAccess,
         /// The session id.
-        session_id: Path<String>,
+        session_id: Path<params::Param<Required<params::Text<128>>>>,
         /// The session's application (UUID), needed when the id is used by several applications.
-        application_id: Param,
+        application_id: Param<Id>,
         /// Page size, 1..=1000 (default 100).
-        limit: Param,
-        /// `next_cursor` of the previous page.
-        cursor: Param,
-    ) -> Result<Json<EventPage>, ApiError> {
+        limit: Param<Limit>,
+        /// `next_cursor` of the previous page (only those are valid).
+        cursor: Param<Cursor>,
+    ) -> Result<EventsFound, ApiError> {
         let query = EventQuery {
-            application_id: application_id.0,
-            session_id: Some(session_id.0),
-            limit: limit.0,
-            cursor: cursor.0,
+            application_id: application_id.0.into_text(),
+            session_id: session_id.0.into_text(),
+            limit: limit.0.into_text(),
+            cursor: cursor.0.into_text(),
             ..EventQuery::default()
         };
         let mut filter = query.into_filter(&auth.0)?;
@@ -109,7 +111,10 @@ impl QueryApi {
 
     /// Query sessions
     ///
-    /// Sessions that started (first event) in `[from, to)`, ordered by start, with their event counts.
+    /// Sessions whose first event lies in `[from, to)`, with their event counts, in key order
+    /// (`application_id`, `session_id`): a key never changes, so paging with `next_cursor` lists every
+    /// session that exists when it starts exactly once, even when late events move a session's
+    /// `first_seen` meanwhile (`from`/`to` see `first_seen` as it is when each page is read).
     #[oai(path = "/v1/sessions", method = "get", operation_id = "query_sessions")]
     #[allow(clippy::too_many_arguments)]
     async fn query_sessions(
@@ -117,26 +122,28 @@ impl QueryApi {
         state: Data<&AppState>,
         auth: ReadAccess,
         /// Only this application (UUID).
-        application_id: Param,
-        /// Sessions that started at or after this instant (RFC 3339).
-        from: Param,
+        application_id: Param<Id>,
+        /// Sessions that started at or after this instant (RFC 3339); must be earlier than `to`.
+        from: Param<Instant>,
         /// Sessions that started before this instant (RFC 3339).
-        to: Param,
+        to: Param<Instant>,
         /// Page size, 1..=1000 (default 100).
-        limit: Param,
-        /// `next_cursor` of the previous page.
-        cursor: Param,
-    ) -> Result<Json<SessionPage>, ApiError> {
+        limit: Param<Limit>,
+        /// `next_cursor` of the previous page (only those are valid).
+        cursor: Param<Cursor>,
+    ) -> Result<SessionsFound, ApiError> {
         let query = SessionQuery {
-            application_id: application_id.0,
-            from: from.0,
-            to: to.0,
-            limit: limit.0,
-            cursor: cursor.0,
+            application_id: application_id.0.into_text(),
+            from: from.0.into_text(),
+            to: to.0.into_text(),
+            limit: limit.0.into_text(),
+            cursor: cursor.0.into_text(),
         };
         let filter = query.into_filter(&auth.0)?;
         let page = state.store().query_sessions(&filter).await;
-        Ok(Json(page.map_err(ApiError::internal)?.into()))
+        Ok(SessionsFound::Page(Json(
+            page.map_err(ApiError::internal)?.into(),
+        )))
     }
 
     /// Count events over time
@@ -154,35 +161,39 @@ impl QueryApi {
         state: Data<&AppState>,
         auth: ReadAccess,
         /// `category` (default), `name` or `application`.
-        group_by: Param,
+        group_by: Param<OneOf<GroupByWords>>,
         /// `minute`, `hour` (default) or `day`.
-        interval: Param,
-        /// Events that occurred at or after this instant (RFC 3339). Required.
-        from: Param,
-        /// Events that occurred before this instant (RFC 3339). Required.
-        to: Param,
+        interval: Param<OneOf<IntervalWords>>,
+        /// Events that occurred at or after this instant (RFC 3339); must be earlier than `to`.
+        from: Param<Required<Instant>>,
+        /// Events that occurred before this instant (RFC 3339).
+        to: Param<Required<Instant>>,
         /// Only this category.
-        category: Param,
+        category: Text<64>,
         /// Only this application (UUID).
-        application_id: Param,
-    ) -> Result<Json<EventStats>, ApiError> {
+        application_id: Param<Id>,
+    ) -> Result<StatsFound, ApiError> {
         let query = StatsQuery {
-            application_id: application_id.0,
-            group_by: group_by.0,
-            interval: interval.0,
-            from: from.0,
-            to: to.0,
-            category: category.0,
+            application_id: application_id.0.into_text(),
+            group_by: group_by.0.into_text(),
+            interval: interval.0.into_text(),
+            from: from.0.into_text(),
+            to: to.0.into_text(),
+            category: category.0.into_text(),
         };
         let filter = query.into_filter(&auth.0)?;
         let buckets = state.store().event_counts(&filter).await;
-        Ok(Json(buckets.map_err(ApiError::internal)?.into()))
+        Ok(StatsFound::Buckets(Json(
+            buckets.map_err(ApiError::internal)?.into(),
+        )))
     }
 }
 
-async fn events_page(state: &AppState, filter: &EventFilter) -> Result<Json<EventPage>, ApiError> {
+async fn events_page(state: &AppState, filter: &EventFilter) -> Result<EventsFound, ApiError> {
     let page = state.store().query_events(filter).await;
-    Ok(Json(page.map_err(ApiError::internal)?.into()))
+    Ok(EventsFound::Page(Json(
+        page.map_err(ApiError::internal)?.into(),
+    )))
 }
 
 /// The one readable application that has this session: 404 if none, 400 if the id is ambiguous.

@@ -1,5 +1,6 @@
 //! Query-string parameters of the query API, parsed at the edge: every bad parameter is named in one 400.
 
+use crate::api::params::Words;
 use crate::api::problem::{ApiError, FieldError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, Category, EventName, SessionId, UserId};
@@ -219,6 +220,20 @@ pub struct StatsQuery {
     pub to: Option<String>,
     /// `category`.
     pub category: Option<String>,
+}
+
+/// The values of `group_by`.
+pub struct GroupByWords;
+
+impl Words for GroupByWords {
+    const WORDS: &'static [&'static str] = &["category", "name", "application"];
+}
+
+/// The values of `interval`.
+pub struct IntervalWords;
+
+impl Words for IntervalWords {
+    const WORDS: &'static [&'static str] = &["minute", "hour", "day"];
 }
 
 fn group_by(text: &str) -> Result<GroupBy, &'static str> {

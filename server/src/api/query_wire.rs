@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use eye_store::queries::{Bucket, EventCursor, Page, SessionCursor, SessionSummary, StoredEvent};
-use poem_openapi::Object;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -26,17 +27,21 @@ pub struct EventOut {
     /// When The Eye accepted it.
     pub received_at: DateTime<Utc>,
     /// The application's user, if sent.
+    #[oai(nullable)]
     pub user_id: Option<String>,
     /// The device, if sent.
+    #[oai(nullable)]
     pub device_id: Option<String>,
 }
 
 /// One page of events, in the order they occurred.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct EventPage {
     /// The events.
     pub events: Vec<EventOut>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -55,12 +60,14 @@ pub struct SessionOut {
     pub event_count: i64,
 }
 
-/// One page of sessions, ordered by when they started.
+/// One page of sessions, in key order (`application_id`, `session_id`).
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct SessionPage {
     /// The sessions.
     pub sessions: Vec<SessionOut>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -77,9 +84,34 @@ pub struct BucketOut {
 
 /// Counts per time bucket and group; buckets without events are left out.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct EventStats {
     /// Ordered by start, then group.
     pub buckets: Vec<BucketOut>,
+}
+
+/// The answer of the event queries.
+#[derive(ApiResponse)]
+pub enum EventsFound {
+    /// One page of events, in the order they occurred.
+    #[oai(status = 200)]
+    Page(Json<EventPage>),
+}
+
+/// The answer of the session query.
+#[derive(ApiResponse)]
+pub enum SessionsFound {
+    /// One page of sessions, ordered by when they started.
+    #[oai(status = 200)]
+    Page(Json<SessionPage>),
+}
+
+/// The answer of the stats query.
+#[derive(ApiResponse)]
+pub enum StatsFound {
+    /// Counts per time bucket and group.
+    #[oai(status = 200)]
+    Buckets(Json<EventStats>),
 }
 
 impl From<StoredEvent> for EventOut {

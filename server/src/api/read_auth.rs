@@ -13,7 +13,8 @@ use poem_openapi::auth::Bearer;
 #[oai(ty = "bearer", checker = "check_read_access")]
 pub struct ReadAccess(pub ReadScope);
 
-// Read keys are looked up on every request (no cache), so a revocation takes effect at once everywhere.
+// Live read keys are looked up on every request (only unknown ones are cached), so a revocation takes
+// effect at once everywhere.
 async fn check_read_access(req: &Request, bearer: Bearer) -> poem::Result<ReadScope> {
     let state = state(req)?;
     let hash = KeyHash::of(&bearer.token);
@@ -22,8 +23,8 @@ async fn check_read_access(req: &Request, bearer: Bearer) -> poem::Result<ReadSc
     }
     if ApiKey::looks_like_read_key(&bearer.token) {
         let scope = state
-            .store()
-            .read_scope_for_key(&hash)
+            .keys()
+            .read_scope_for(state.store(), &bearer.token)
             .await
             .map_err(ApiError::internal)?;
         return scope.ok_or_else(|| unknown_read_key().into());
@@ -46,11 +47,7 @@ fn unknown_read_key() -> ApiError {
 /// Why a token with a read key's shape is refused on an ingest endpoint: 403 for a live read key (it is
 /// valid, just not for sending), 401 for anything else.
 pub async fn refuse_read_key_on_ingest(state: &AppState, presented: &str) -> ApiError {
-    match state
-        .store()
-        .read_scope_for_key(&KeyHash::of(presented))
-        .await
-    {
+    match state.keys().read_scope_for(state.store(), presented).await {
         Ok(Some(_)) => {
             ApiError::Forbidden("a read key cannot send events: use an ingest key".into())
         }

@@ -1,6 +1,7 @@
 //! Operator endpoints (admin token) for read keys: the analysts' credentials.
 
 use crate::api::auth::AdminToken;
+use crate::api::params::Text;
 use crate::api::problem::ApiError;
 use crate::state::AppState;
 use eye_store::{NewReadKey, StoreError};
@@ -22,16 +23,18 @@ pub struct ReadKeysApi;
 
 /// A read key to issue.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct NewReadKeyIn {
     /// Who or what it is for (1..=128 characters).
-    #[oai(validator(min_length = 1, max_length = 128))]
-    pub name: String,
+    pub name: Text<128>,
     /// The applications it may read. Absent: every application, including future ones.
+    #[oai(nullable)]
     pub application_ids: Option<Vec<Uuid>>,
 }
 
 /// A new read key, shown this once.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ReadKeyCreated {
     /// Its id (to revoke it).
     pub id: Uuid,
@@ -71,7 +74,7 @@ impl ReadKeysApi {
         body: Json<NewReadKeyIn>,
     ) -> Result<ReadKeyIssued, ApiError> {
         let new = NewReadKey {
-            name: body.0.name,
+            name: body.0.name.into_string(),
             applications: body
                 .0
                 .application_ids

@@ -1,5 +1,6 @@
 //! Wire types of the ingest API, and their parsing into domain events with every bad field reported.
 
+use crate::api::params::{Text, Timestamp};
 use crate::api::problem::FieldError;
 use chrono::{DateTime, Utc};
 use eye_domain::{
@@ -15,41 +16,46 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 1000;
 
 /// An event as applications send it.
 #[derive(Debug, Clone, Object)]
-#[oai(rename = "EventIn")]
+#[oai(rename = "EventIn", example)]
 pub struct EventIn {
     /// The event's identity (UUID). Optional: the server assigns a UUIDv7 when absent. Send one to make
     /// retries safe: an event id is stored once per application.
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub event_id: Option<Uuid>,
     /// The session, as the application names it (1..=128 characters).
-    #[oai(validator(min_length = 1, max_length = 128))]
-    pub session_id: String,
+    pub session_id: Text<128>,
     /// With `name`, the event's type (1..=64 characters), e.g. `page interaction`.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub category: String,
+    pub category: Text<64>,
     /// e.g. `pageview` (1..=64 characters).
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub name: String,
+    pub name: Text<64>,
     /// Type-specific payload: a JSON object (default `{}`).
+    #[oai(nullable, skip_serializing_if_is_none)]
     pub data: Option<std::collections::BTreeMap<String, Value>>,
     /// When the event occurred: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` taken as UTC.
-    pub timestamp: String,
+    pub timestamp: Timestamp,
     /// When the device sent the event, by the same clock as `timestamp` (lets the service correct skew).
-    pub sent_at: Option<String>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub sent_at: Option<Timestamp>,
     /// The application's user (1..=128 characters).
-    pub user_id: Option<String>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub user_id: Option<Text<128>>,
     /// The device (1..=128 characters).
-    pub device_id: Option<String>,
+    #[oai(nullable, skip_serializing_if_is_none)]
+    pub device_id: Option<Text<128>>,
 }
 
 /// A batch of events. A batch with one invalid event is rejected whole (400), so nothing is half-accepted.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct EventsIn {
     /// 1..=1000 events.
+    #[oai(validator(min_items = 1, max_items = 1000))]
     pub events: Vec<EventIn>,
 }
 
 /// Events accepted into the queue.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct Accepted {
     /// How many events were accepted.
     pub accepted: u32,
@@ -59,6 +65,7 @@ pub struct Accepted {
 
 /// One event accepted into the queue.
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct AcceptedOne {
     /// Its id.
     pub event_id: Uuid,

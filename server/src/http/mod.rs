@@ -4,8 +4,10 @@
 //! gets a watchdog that tells a trickling head from a quiet connection. Reading the body is bounded where
 //! it is read (`api::body`).
 
+mod allow;
 mod watch;
 
+pub use allow::{AllowedMethods, with_allow_header};
 pub use watch::ClientTimeouts;
 
 use bytes::Bytes;

@@ -21,12 +21,20 @@ pub struct EventCursor {
     pub(crate) id: i64,
 }
 
-/// Where a page of sessions ends: sessions are ordered by `(first_seen, application_id, session_id)`.
+/// Where a page of sessions ends: sessions are ordered by `(application_id, session_id)`, their identity.
+/// Not by `first_seen`: a late event moves it earlier, and a session whose key moves behind the cursor
+/// between two pages would be on neither.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCursor {
-    pub(crate) first_seen: DateTime<Utc>,
     pub(crate) application_id: ApplicationId,
     pub(crate) session_id: String,
+}
+
+/// Where a page of notifications ends: newest first, by `(created_at, id)` descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationCursor {
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) id: Uuid,
 }
 
 fn time(at: &DateTime<Utc>) -> String {
@@ -68,23 +76,33 @@ impl EventCursor {
 impl SessionCursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
-        let text = format!(
-            "s|{}|{}|{}",
-            time(&self.first_seen),
-            self.application_id,
-            self.session_id
-        );
-        URL_SAFE_NO_PAD.encode(text)
+        URL_SAFE_NO_PAD.encode(format!("k|{}|{}", self.application_id, self.session_id))
     }
 
-    /// Reads a cursor back (the session id comes last, so it may contain any character).
+    /// Reads a cursor back (the session id comes last, so it may contain any character). The tag `k`
+    /// differs from the earlier `(first_seen, …)` cursors' `s`, so one of those is refused, not misread.
     pub fn decode(cursor: &str) -> Result<Self, CursorError> {
-        let parts = decode_parts(cursor, "s", 3)?;
-        let application = Uuid::parse_str(&parts[1]).map_err(|_| CursorError)?;
+        let parts = decode_parts(cursor, "k", 2)?;
+        let application = Uuid::parse_str(&parts[0]).map_err(|_| CursorError)?;
         Ok(Self {
-            first_seen: parse_time(&parts[0])?,
             application_id: application.into(),
-            session_id: parts[2].clone(),
+            session_id: parts[1].clone(),
+        })
+    }
+}
+
+impl NotificationCursor {
+    /// The opaque text handed to clients.
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("n|{}|{}", time(&self.created_at), self.id))
+    }
+
+    /// Reads a cursor back.
+    pub fn decode(cursor: &str) -> Result<Self, CursorError> {
+        let parts = decode_parts(cursor, "n", 2)?;
+        Ok(Self {
+            created_at: parse_time(&parts[0])?,
+            id: Uuid::parse_str(&parts[1]).map_err(|_| CursorError)?,
         })
     }
 }
@@ -109,7 +127,6 @@ mod tests {
     #[test]
     fn a_session_cursor_keeps_a_session_id_containing_the_separator() {
         let cursor = SessionCursor {
-            first_seen: at("2021-01-01T09:15:27Z"),
             application_id: ApplicationId::generate(),
             session_id: "a|b|c".into(),
         };
@@ -117,9 +134,34 @@ mod tests {
     }
 
     #[test]
+    fn a_session_cursor_of_the_earlier_start_time_order_is_refused() {
+        let earlier = URL_SAFE_NO_PAD.encode(format!(
+            "s|2021-01-01T09:15:27Z|{}|s1",
+            ApplicationId::generate()
+        ));
+        assert_eq!(SessionCursor::decode(&earlier), Err(CursorError));
+    }
+
+    #[test]
+    fn a_notification_cursor_reads_back_and_refuses_an_event_cursor() {
+        let cursor = NotificationCursor {
+            created_at: at("2021-02-28T16:59:43.123456Z"),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(NotificationCursor::decode(&cursor.encode()), Ok(cursor));
+        let event = EventCursor {
+            timestamp: at("2021-02-28T16:59:43Z"),
+            id: 7,
+        };
+        assert_eq!(
+            NotificationCursor::decode(&event.encode()),
+            Err(CursorError)
+        );
+    }
+
+    #[test]
     fn foreign_or_damaged_cursors_are_refused() {
         let session = SessionCursor {
-            first_seen: at("2021-01-01T09:15:27Z"),
             application_id: ApplicationId::generate(),
             session_id: "s".into(),
         };

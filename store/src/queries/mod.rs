@@ -6,7 +6,7 @@ mod explain;
 mod sessions;
 mod stats;
 
-pub use cursor::{CursorError, EventCursor, SessionCursor};
+pub use cursor::{CursorError, EventCursor, NotificationCursor, SessionCursor};
 pub use events::{EventFilter, StoredEvent};
 pub use sessions::{SessionFilter, SessionSummary};
 pub use stats::{Bucket, GroupBy, Interval, StatsFilter};
@@ -57,12 +57,16 @@ fn scope_condition(scope: &ReadScope, column: impl ColumnTrait) -> Option<Condit
 }
 
 /// `(a, b, …) > (x, y, …)`: strictly after a keyset position, in index order.
-fn after(columns: Vec<SimpleExpr>, values: Vec<SimpleExpr>) -> SimpleExpr {
+pub(crate) fn after(columns: Vec<SimpleExpr>, values: Vec<SimpleExpr>) -> SimpleExpr {
     SimpleExpr::tuple(columns).gt(SimpleExpr::tuple(values))
 }
 
 /// Splits one extra fetched row off into a cursor.
-fn paginate<T, C>(mut rows: Vec<T>, limit: u64, cursor_of: impl Fn(&T) -> C) -> Page<T, C> {
+pub(crate) fn paginate<T, C>(
+    mut rows: Vec<T>,
+    limit: u64,
+    cursor_of: impl Fn(&T) -> C,
+) -> Page<T, C> {
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
     let next = if more {

@@ -51,13 +51,8 @@ impl From<sessions::Model> for SessionSummary {
 fn after_cursor(cursor: &SessionCursor) -> Expr {
     use sessions::Column as C;
     after(
+        vec![Expr::col(C::ApplicationId), Expr::col(C::SessionId)],
         vec![
-            Expr::col(C::FirstSeen),
-            Expr::col(C::ApplicationId),
-            Expr::col(C::SessionId),
-        ],
-        vec![
-            Expr::val(cursor.first_seen),
             Expr::val(cursor.application_id.as_uuid()),
             Expr::val(cursor.session_id.clone()),
         ],
@@ -65,7 +60,9 @@ fn after_cursor(cursor: &SessionCursor) -> Expr {
 }
 
 impl Store {
-    /// One page of sessions, ordered by when they started.
+    /// One page of sessions in key order (`application_id`, `session_id`), read off the primary key. The key
+    /// never changes, so a session that exists when paging starts is on exactly one page however its
+    /// events arrive meanwhile; `first_seen` (the range filter) is read as it is when each page is read.
     #[tracing::instrument(skip_all, fields(limit = filter.limit), err)]
     pub async fn query_sessions(
         &self,
@@ -84,14 +81,12 @@ impl Store {
             .add_option(filter.after.as_ref().map(after_cursor));
         let rows = sessions::Entity::find()
             .filter(condition)
-            .order_by_asc(C::FirstSeen)
             .order_by_asc(C::ApplicationId)
             .order_by_asc(C::SessionId)
             .limit(filter.limit + 1)
             .all(&self.db)
             .await?;
         let page = paginate(rows, filter.limit, |row| SessionCursor {
-            first_seen: row.first_seen,
             application_id: row.application_id.into(),
             session_id: row.session_id.clone(),
         });

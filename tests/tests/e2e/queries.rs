@@ -2,6 +2,9 @@
 //! sessions and counts, on PostgreSQL + Redis and on the embedded default.
 
 mod access;
+mod errors;
+mod key_cache;
+mod notifications;
 mod plans;
 mod sessions;
 
@@ -131,6 +134,21 @@ impl Fixture {
         let text = |field: &str| created[field].as_str().unwrap_or_default().to_owned();
         Ok((text("id"), text("read_key")))
     }
+}
+
+/// `GET path` with the admin token, continued at `cursor` (a `next_cursor`); it must answer 200.
+pub async fn admin_page(app: &TestApp, path: &str, cursor: Option<&str>) -> anyhow::Result<Value> {
+    let mut url = format!("{}{path}", app.base);
+    if let Some(cursor) = cursor {
+        url.push_str(&format!("&cursor={cursor}"));
+    }
+    let response = app.http.get(url).bearer_auth(ADMIN_TOKEN).send().await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::OK,
+        "{path}: {}",
+        response.status()
+    );
+    Ok(response.json().await?)
 }
 
 fn labels_of(page: &Value) -> Vec<String> {

@@ -289,6 +289,34 @@ impl TestApp {
         }
     }
 
+    /// Stops the service (gracefully, like a deploy), waits `pause`, and starts it again on the
+    /// same port, database and queue.
+    pub async fn restart_after(self, pause: Duration) -> anyhow::Result<Self> {
+        let Self {
+            base,
+            http,
+            ingest_key,
+            application_id,
+            store,
+            service,
+            mut isolation,
+        } = self;
+        let addr = service.addr().context("the service listens")?;
+        service.stop().await;
+        tokio::time::sleep(pause).await;
+        isolation.config.bind = addr;
+        let service = eye_server::start(&isolation.config, Role::All).await?;
+        Ok(Self {
+            base,
+            http,
+            ingest_key,
+            application_id,
+            store,
+            service,
+            isolation,
+        })
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.service.stop().await;
         drop(self.store);

@@ -1,9 +1,9 @@
 //! Sessions, a session's events, and counts over time.
 
-use super::Fixture;
-use crate::support::{ADMIN_TOKEN, Backend};
+use super::{Fixture, admin_page};
+use crate::support::{ADMIN_TOKEN, Backend, TestApp};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 async fn sessions_and_counts(backend: Backend) -> anyhow::Result<()> {
     let f = Fixture::start(backend).await?;
@@ -20,7 +20,8 @@ async fn sessions_and_counts(backend: Backend) -> anyhow::Result<()> {
             })
             .collect()
     };
-    assert_eq!(ids(&first), [("s1".to_owned(), 3), ("s1".to_owned(), 1)]);
+    // Key order: `web` (created first, so its UUIDv7 sorts first) s1, s2, then `other`'s s1.
+    assert_eq!(ids(&first), [("s1".to_owned(), 3), ("s2".to_owned(), 2)]);
     let cursor = first["next_cursor"].as_str().unwrap_or_default();
     let second = f
         .read(
@@ -30,14 +31,14 @@ async fn sessions_and_counts(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(
         (ids(&second), second["next_cursor"].clone()),
-        (vec![("s2".to_owned(), 2)], Value::Null)
+        (vec![("s1".to_owned(), 1)], Value::Null)
     );
     let late = f
         .read("/v1/sessions?from=2021-01-01T09:05:00Z", ADMIN_TOKEN)
         .await?;
-    assert_eq!(ids(&late), [("s1".to_owned(), 1), ("s2".to_owned(), 2)]);
+    assert_eq!(ids(&late), [("s2".to_owned(), 2), ("s1".to_owned(), 1)]);
     assert_eq!(
-        late["sessions"][1]["last_seen"]
+        late["sessions"][0]["last_seen"]
             .as_str()
             .map(|t| t.starts_with("2021-01-01T11:00:00")),
         Some(true)
@@ -147,4 +148,62 @@ async fn sessions_session_events_and_counts_over_time_on_postgres() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_session_events_and_counts_over_time_embedded() -> anyhow::Result<()> {
     sessions_and_counts(Backend::Embedded).await
+}
+
+/// The session ids of a page of sessions and its cursor.
+async fn session_page(app: &TestApp, cursor: Option<&str>) -> anyhow::Result<(Vec<String>, Value)> {
+    let page = admin_page(app, "/v1/sessions?limit=2", cursor).await?;
+    let sessions = page["sessions"].as_array().cloned().unwrap_or_default();
+    let ids = sessions
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    Ok((ids, page["next_cursor"].clone()))
+}
+
+fn pageview(session: &str, at: &str) -> Value {
+    json!({"session_id": session, "category": "page interaction", "name": "pageview",
+           "data": {"host": "example.com", "path": "/"}, "timestamp": format!("2021-01-01T{at}Z")})
+}
+
+/// s1, s2, s3 started in that order; after the first page (s1, s2) a late event moves s3's start before
+/// all of them. Ordered by start, s3 would now sit behind the cursor and be on neither page.
+async fn late_event_between_pages(backend: Backend) -> anyhow::Result<()> {
+    let app = TestApp::start(backend).await?;
+    let sessions = json!([
+        pageview("s1", "09:00:00"),
+        pageview("s2", "09:10:00"),
+        pageview("s3", "09:20:00")
+    ]);
+    assert_eq!(
+        app.post_events(sessions).await?.status(),
+        StatusCode::ACCEPTED
+    );
+    app.wait_for_count("SELECT COUNT(*) FROM sessions", 3)
+        .await?;
+    let (first, cursor) = session_page(&app, None).await?;
+    let late = json!([pageview("s3", "08:00:00")]);
+    assert_eq!(app.post_events(late).await?.status(), StatusCode::ACCEPTED);
+    app.wait_for_count(
+        "SELECT event_count FROM sessions WHERE session_id = 's3'",
+        2,
+    )
+    .await?;
+    let (second, last) = session_page(&app, cursor.as_str()).await?;
+    assert_eq!(
+        (first, second),
+        (vec!["s1".into(), "s2".into()], vec!["s3".to_owned()])
+    );
+    assert_eq!(last, Value::Null);
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_between_two_pages_never_hides_a_session_on_postgres() -> anyhow::Result<()> {
+    late_event_between_pages(Backend::PostgresRedis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_event_between_two_pages_never_hides_a_session_embedded() -> anyhow::Result<()> {
+    late_event_between_pages(Backend::Embedded).await
 }
