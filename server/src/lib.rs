@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod http;
 pub mod metrics;
 pub mod rules;
@@ -119,7 +120,11 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
         (true, _) => Some(
             serve_http(
                 config.bind,
-                api::routes(state).map_to_response().boxed(),
+                poem::Route::new()
+                    .nest("/dashboard", dashboard::routes())
+                    .nest("/", api::routes(state))
+                    .map_to_response()
+                    .boxed(),
                 client_timeouts(config),
                 &shutdown,
                 &mut tasks,

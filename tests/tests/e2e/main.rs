@@ -5,6 +5,7 @@ mod absence_backlog;
 mod admission;
 mod auth;
 mod contract;
+mod dashboard;
 mod db_outage;
 mod dead_jobs;
 mod durability;
