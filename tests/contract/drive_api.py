@@ -9,6 +9,7 @@ here. Run by the `contract::` end-to-end test:
 """
 
 import datetime
+import json
 import sys
 import time
 import uuid
@@ -31,6 +32,7 @@ from the_eye_client.api.event_types import (  # noqa: E402
     retire_event_type,
 )
 from the_eye_client.api.ingest import send_event, send_events  # noqa: E402
+from the_eye_client.api.lifecycle import erase_user, export_events  # noqa: E402
 from the_eye_client.api.notifications import list_notifications  # noqa: E402
 from the_eye_client.api.operations import health, metrics, ready  # noqa: E402
 from the_eye_client.api.query import (  # noqa: E402
@@ -40,6 +42,13 @@ from the_eye_client.api.query import (  # noqa: E402
     session_events,
 )
 from the_eye_client.api.read_keys import create_read_key, revoke_read_key  # noqa: E402
+from the_eye_client.api.rules import (  # noqa: E402
+    delete_rule,
+    dry_run_rule,
+    get_rule,
+    list_rules,
+    publish_rule,
+)
 from the_eye_client import models  # noqa: E402
 from the_eye_client.types import UNSET  # noqa: E402
 
@@ -223,6 +232,33 @@ def read_keys(admin, app_id):
     refused(query_events, 401, client=reader)
 
 
+def rules(admin, app_id):
+    rule = {"kind": "count", "category": "fitness", "event": "training_program_finished",
+            "at_least": 2, "within": "7 days", "message": "{count} workouts this week"}
+    name = f"contract_{uuid.uuid4().hex[:8]}"
+    published = call(publish_rule, 201, client=admin, name=name,
+                     body=models.PublishRuleBody.from_dict(rule))
+    assert published.version == 1
+    assert any(r.name == name for r in call(list_rules, 200, client=admin).rules)
+    detail = call(get_rule, 200, client=admin, name=name)
+    assert detail.live and len(detail.versions) == 1
+    # The seed's 36-minute program: the published seed rule congratulates foo1 once.
+    decided = call(dry_run_rule, 200, client=admin, body=models.DryRunIn(
+        rule="daily_training_dose", application_id=app_id, from_=FROM, to=TO))
+    assert decided.total == 1 and decided.notifications[0].user_id == "foo1", decided
+    call(delete_rule, 204, client=admin, name=name)
+    assert not call(get_rule, 200, client=admin, name=name).live
+
+
+def lifecycle(admin, app_id):
+    exported = call(export_events, 200, client=admin, application_id=app_id)
+    lines = [json.loads(line) for line in exported.payload.read().splitlines()]
+    assert len(lines) == 6 and all(uuid.UUID(line["event_id"]) for line in lines), lines
+    erased = call(erase_user, 200, client=admin, id=app_id, user_id="john")
+    assert erased.events == 1, erased
+    assert call(query_events, 200, client=admin, application_id=app_id, user_id="john").events == []
+
+
 def keys_and_operations(admin, app_id, old_key):
     fresh = call(issue_key, 201, client=admin, id=app_id)
     assert fresh.ingest_key != old_key
@@ -246,6 +282,8 @@ def main():
     errors_and_replay(admin)
     notifications(admin)
     read_keys(admin, created.id)
+    rules(admin, created.id)
+    lifecycle(admin, created.id)
     keys_and_operations(admin, created.id, created.ingest_key)
     operations = sorted(set(CALLS))
     print(f"contract: {len(CALLS)} calls over {len(operations)} operations: {' '.join(operations)}")

@@ -1,7 +1,7 @@
 //! The event-type registry (admin token): publishing, listing and retiring payload schemas.
 
 use crate::api::auth::AdminToken;
-use crate::api::params::{Documentation, Documented, Param, Required, Text};
+use crate::api::params::{Documentation, Documented, Param, Required, Text, has_nul};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -74,16 +74,6 @@ impl Documentation for JsonSchemaObject {
 
 /// The body of `PUT /v1/admin/event-types/{category}/{name}`.
 type SchemaIn = Documented<JsonSchemaObject>;
-
-/// Whether any key or string in `value` holds a NUL character.
-fn has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(text) => text.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
-}
 
 /// The seeds' `page interaction / pageview` payload: a host and a path.
 fn pageview_schema() -> Value {

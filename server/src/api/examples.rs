@@ -9,6 +9,8 @@ use crate::api::params::{Text, Timestamp};
 use crate::api::problem::{FieldError, Problem, problem_for};
 use crate::api::query_wire::{BucketOut, EventOut, EventPage, EventStats, SessionOut, SessionPage};
 use crate::api::read_keys::{NewReadKeyIn, ReadKeyCreated};
+use crate::api::rules::DryRunIn;
+use crate::api::rules::wire::count_rule_example;
 use crate::api::wire::{Accepted, AcceptedOne, EventIn, EventsIn};
 use chrono::{DateTime, TimeZone, Utc};
 use poem::http::StatusCode;
@@ -191,6 +193,22 @@ impl Example for DeadJobsToReplay {
             job_ids: Some(vec![Uuid::from_u128(
                 0x0193_7a6e_9a53_7b6e_9f7c_8d9e_afb0_c1d2,
             )]),
+        }
+    }
+}
+
+impl Example for DryRunIn {
+    fn example() -> Self {
+        let month = |m| {
+            Utc.with_ymd_and_hms(2021, m, 1, 0, 0, 0)
+                .single()
+                .unwrap_or_default()
+        };
+        Self {
+            rule: count_rule_example(),
+            application_id: APPLICATION,
+            from: month(2),
+            to: month(3),
         }
     }
 }

@@ -24,8 +24,8 @@ mod query_params;
 pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
-pub mod spec;
 pub mod rules;
+pub mod spec;
 pub mod wire;
 
 use crate::http::{AllowedMethods, with_allow_header};

@@ -323,6 +323,16 @@ impl Documentation for TimestampText {
 /// An event timestamp as sent.
 pub type Timestamp = Documented<TimestampText>;
 
+/// Whether any key or string in `value` holds a NUL character.
+pub(crate) fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,10 @@
 //! transaction, so a job that began after the publish call answered evaluates the new rules.
 
 mod dry_run;
-mod wire;
+pub(crate) mod wire;
 
 pub use dry_run::{DryRunIn, DryRunOut};
-pub use wire::{RuleDetail, RuleList, RuleOut, RulePublishedOut};
+pub use wire::{RuleDetail, RuleIn, RuleList, RuleOut, RulePublishedOut};
 
 use crate::api::auth::AdminToken;
 use crate::api::problem::{ApiError, FieldError};
@@ -91,10 +91,10 @@ impl RulesApi {
         state: Data<&AppState>,
         _auth: AdminToken,
         name: Path<String>,
-        body: Json<Value>,
+        body: Json<RuleIn>,
     ) -> Result<PublishResponse, ApiError> {
         let name = rule_name(name.0)?;
-        let definition = rule_object(&name, body.0)?;
+        let definition = rule_object(&name, body.0.into_value())?;
         let published = state
             .store()
             .publish_rule(&name, &definition)

@@ -50,8 +50,12 @@ async fn run(command: &mut Command) -> anyhow::Result<Output> {
 /// Generates the Python client; any warning (a schema the generator could not take) fails.
 async fn generate_client(bin: &Path, dir: &Path) -> anyhow::Result<()> {
     let config = dir.join("generator.yaml");
-    // No formatting hooks: the generated code is only imported.
-    std::fs::write(&config, "post_hooks: []\n")?;
+    // No formatting hooks: the generated code is only imported. The generator has no model for NDJSON
+    // (the export): it is read as bytes, which is what a client of a stream does anyway.
+    std::fs::write(
+        &config,
+        "post_hooks: []\ncontent_type_overrides:\n  application/x-ndjson: application/octet-stream\n",
+    )?;
     run(Command::new(bin.join("openapi-python-client"))
         .arg("generate")
         .arg("--path")

@@ -25,6 +25,7 @@ pub const FIRST: usize = 100;
 
 /// A dry run's request.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DryRunIn {
     /// A rule object (as `PUT /v1/admin/rules/{name}` takes it; its `name` defaults to `dry_run`) or the
     /// name of a published rule.

@@ -1,9 +1,51 @@
 //! The rules' wire types.
 
+use crate::api::params::{Documentation, Documented, has_nul};
 use chrono::{DateTime, Utc};
 use eye_store::StoredRule;
 use poem_openapi::Object;
-use serde_json::Value;
+use poem_openapi::registry::MetaSchema;
+use serde_json::{Value, json};
+
+/// A rule object: the fields of one `[[rule]]` table of `rules/rules.toml`, as JSON.
+pub struct RuleObject;
+
+impl Documentation for RuleObject {
+    fn schema() -> MetaSchema {
+        MetaSchema {
+            description: Some(
+                "A rule: `kind` (`duration`, `absence` or `count`) and that kind's fields, as in \
+                 `rules/rules.toml`.",
+            ),
+            example: Some(count_rule_example()),
+            ..MetaSchema::new("object")
+        }
+    }
+
+    fn check(value: &Value) -> Result<(), String> {
+        match value {
+            // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
+            _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
+            Value::Object(_) => Ok(()),
+            _ => Err("must be a JSON object".to_owned()),
+        }
+    }
+}
+
+/// The body of `PUT /v1/admin/rules/{name}`.
+pub type RuleIn = Documented<RuleObject>;
+
+/// "Five workouts in seven days": the `count` kind.
+pub(crate) fn count_rule_example() -> Value {
+    json!({
+        "kind": "count",
+        "category": "fitness",
+        "event": "training_program_finished",
+        "at_least": 5,
+        "within": "7 days",
+        "message": "{count} workouts this week, well done!"
+    })
+}
 
 /// What a publish stored.
 #[derive(Debug, Object)]
@@ -53,6 +95,7 @@ pub struct RuleVersionOut {
     /// When it was published.
     pub published_at: DateTime<Utc>,
     /// When the rule was deleted, if it was.
+    #[oai(nullable)]
     pub deleted_at: Option<DateTime<Utc>>,
     /// The rule object of this version.
     pub rule: Value,
