@@ -10,7 +10,7 @@ use eye_store::{ErasureReport, ErasureRequest, StoreError};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 /// Who the erasure record names: the admin token is the only credential that may erase.
@@ -56,6 +56,14 @@ impl From<ErasureReport> for ErasureOut {
     }
 }
 
+/// The answer to an erasure.
+#[derive(ApiResponse)]
+enum Erased {
+    /// What was erased (zero counts when there was nothing, or on a repeated call).
+    #[oai(status = 200)]
+    Report(Json<ErasureOut>),
+}
+
 #[OpenApi(tag = "LifecycleTags::Lifecycle")]
 impl ErasureApi {
     /// Erase a user's data
@@ -79,7 +87,7 @@ impl ErasureApi {
         id: Path<Uuid>,
         /// The user, as the application names them.
         user_id: Path<String>,
-    ) -> Result<Json<ErasureOut>, ApiError> {
+    ) -> Result<Erased, ApiError> {
         let user_id = UserId::parse(user_id.0)
             .map_err(|err| ApiError::Invalid(vec![FieldError::new("user_id", err.to_string())]))?;
         let request = ErasureRequest {
@@ -98,6 +106,6 @@ impl ErasureApi {
                 other => ApiError::internal(other),
             })?;
         tracing::info!(application = %request.application, erasure = %report.id, events = report.events, "user erased");
-        Ok(Json(report.into()))
+        Ok(Erased::Report(Json(report.into())))
     }
 }

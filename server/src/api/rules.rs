@@ -47,6 +47,27 @@ enum DeleteResponse {
     Deleted,
 }
 
+#[derive(ApiResponse)]
+enum ListResponse {
+    /// The live rules, by name.
+    #[oai(status = 200)]
+    Rules(Json<RuleList>),
+}
+
+#[derive(ApiResponse)]
+enum DetailResponse {
+    /// The rule and all its versions, newest first.
+    #[oai(status = 200)]
+    Rule(Json<RuleDetail>),
+}
+
+#[derive(ApiResponse)]
+enum DryRunResponse {
+    /// What the rule would have decided over the range: nothing was sent or written.
+    #[oai(status = 200)]
+    Decided(Json<DryRunOut>),
+}
+
 /// A rule refusal as a 400 naming the field, under `prefix` (e.g. `rule.` inside a dry run).
 pub(crate) fn invalid_rule(err: &RuleError, prefix: &str) -> ApiError {
     ApiError::Invalid(vec![FieldError::new(
@@ -119,15 +140,15 @@ impl RulesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
-    ) -> Result<Json<RuleList>, ApiError> {
+    ) -> Result<ListResponse, ApiError> {
         let rules = state
             .store()
             .live_rules()
             .await
             .map_err(ApiError::internal)?;
-        Ok(Json(RuleList {
+        Ok(ListResponse::Rules(Json(RuleList {
             rules: rules.into_iter().map(RuleOut::from).collect(),
-        }))
+        })))
     }
 
     /// Read a rule with all its versions
@@ -143,7 +164,7 @@ impl RulesApi {
         state: Data<&AppState>,
         _auth: AdminToken,
         name: Path<String>,
-    ) -> Result<Json<RuleDetail>, ApiError> {
+    ) -> Result<DetailResponse, ApiError> {
         let name = rule_name(name.0)?;
         let versions = state
             .store()
@@ -151,7 +172,7 @@ impl RulesApi {
             .await
             .map_err(ApiError::internal)?;
         RuleDetail::from_versions(versions)
-            .map(Json)
+            .map(|detail| DetailResponse::Rule(Json(detail)))
             .ok_or_else(|| ApiError::NotFound(format!("no rule `{name}`")))
     }
 
@@ -203,7 +224,9 @@ impl RulesApi {
         state: Data<&AppState>,
         _auth: AdminToken,
         body: Json<DryRunIn>,
-    ) -> Result<Json<DryRunOut>, ApiError> {
-        dry_run::run(state.0, body.0).await.map(Json)
+    ) -> Result<DryRunResponse, ApiError> {
+        dry_run::run(state.0, body.0)
+            .await
+            .map(|decided| DryRunResponse::Decided(Json(decided)))
     }
 }

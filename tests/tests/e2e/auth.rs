@@ -76,7 +76,16 @@ async fn admin_endpoints_need_the_admin_token_and_names_are_unique() -> anyhow::
         .json(&json!({"name": "x"}))
         .send()
         .await?;
-    assert_problem(wrong, StatusCode::UNAUTHORIZED).await?;
+    // A live ingest key is a credential, just not this one: 403; an unknown token is nobody: 401.
+    assert_problem(wrong, StatusCode::FORBIDDEN).await?;
+    let unknown = app
+        .http
+        .post(&url)
+        .bearer_auth("not-the-admin-token")
+        .json(&json!({"name": "x"}))
+        .send()
+        .await?;
+    assert_problem(unknown, StatusCode::UNAUTHORIZED).await?;
     let duplicate = app
         .http
         .post(&url)

@@ -232,7 +232,7 @@ async fn only_the_admin_token_reaches_dead_jobs_and_bad_parameters_are_named() -
 {
     let app = TestApp::start_with(Isolation::new(Backend::Embedded).await?, Role::Api).await?;
     let response = get(&app, "/v1/admin/dead-jobs", &app.ingest_key).await?;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let read_key = app
         .http
         .post(format!("{}/v1/admin/read-keys", app.base))
@@ -246,7 +246,7 @@ async fn only_the_admin_token_reaches_dead_jobs_and_bad_parameters_are_named() -
     assert!(!read_key.is_empty());
     assert_eq!(
         get(&app, "/v1/admin/dead-jobs", read_key).await?.status(),
-        StatusCode::UNAUTHORIZED
+        StatusCode::FORBIDDEN
     );
     let replayed = app
         .http

@@ -150,7 +150,7 @@ async fn keys_of_the_wrong_kind_are_forbidden_and_unknown_ones_unauthorized() ->
         .json(&json!({"name": "x"}))
         .send()
         .await?;
-    assert_eq!(by_reader.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(by_reader.status(), StatusCode::FORBIDDEN);
     let unknown_app = json!({"name": "x", "application_ids": [uuid::Uuid::now_v7()]});
     let refused = f
         .app
