@@ -2,6 +2,7 @@
 
 use crate::api::auth::AdminToken;
 use crate::api::lifecycle_tags::LifecycleTags;
+use crate::api::params::Text;
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -86,9 +87,9 @@ impl ErasureApi {
         /// The application (UUID).
         id: Path<Uuid>,
         /// The user, as the application names them.
-        user_id: Path<String>,
+        user_id: Path<Text<128>>,
     ) -> Result<Erased, ApiError> {
-        let user_id = UserId::parse(user_id.0)
+        let user_id = UserId::parse(user_id.0.into_string())
             .map_err(|err| ApiError::Invalid(vec![FieldError::new("user_id", err.to_string())]))?;
         let request = ErasureRequest {
             application: id.0.into(),

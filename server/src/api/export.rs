@@ -1,6 +1,7 @@
 //! Exporting events as NDJSON, for analysts who load The Eye's data into their own tools.
 
 use crate::api::lifecycle_tags::LifecycleTags;
+use crate::api::params::{self, Id, Instant};
 use crate::api::problem::ApiError;
 use crate::api::query_params::EventQuery;
 use crate::api::query_wire::EventOut;
@@ -29,7 +30,9 @@ pub enum Export {
     Events(Binary<Body>),
 }
 
-type Param = Query<Option<String>>;
+/// Typed and documented as on `GET /v1/events` (see `query.rs`).
+type Param<S> = Query<params::Param<S>>;
+type Text<const MAX: usize> = Param<params::Text<MAX>>;
 
 #[OpenApi(tag = "LifecycleTags::Lifecycle")]
 impl ExportApi {
@@ -52,28 +55,28 @@ impl ExportApi {
         state: Data<&AppState>,
         auth: ReadAccess,
         /// Only this application (UUID).
-        application_id: Param,
+        application_id: Param<Id>,
         /// Only this session (across the readable applications unless `application_id` is given).
-        session_id: Param,
+        session_id: Text<128>,
         /// Only this category.
-        category: Param,
+        category: Text<64>,
         /// Only this name.
-        name: Param,
+        name: Text<64>,
         /// Only this user's events.
-        user_id: Param,
-        /// Events that occurred at or after this instant (RFC 3339).
-        from: Param,
+        user_id: Text<128>,
+        /// Events that occurred at or after this instant (RFC 3339); must be earlier than `to`.
+        from: Param<Instant>,
         /// Events that occurred before this instant (RFC 3339).
-        to: Param,
+        to: Param<Instant>,
     ) -> Result<Export, ApiError> {
         let query = EventQuery {
-            application_id: application_id.0,
-            session_id: session_id.0,
-            category: category.0,
-            name: name.0,
-            user_id: user_id.0,
-            from: from.0,
-            to: to.0,
+            application_id: application_id.0.into_text(),
+            session_id: session_id.0.into_text(),
+            category: category.0.into_text(),
+            name: name.0.into_text(),
+            user_id: user_id.0.into_text(),
+            from: from.0.into_text(),
+            to: to.0.into_text(),
             ..EventQuery::default()
         };
         let filter = EventFilter {

@@ -111,6 +111,8 @@ impl RulesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
+        /// The rule's name: 1 to 64 characters of a-z, 0-9 and `_`.
+        #[oai(validator(pattern = "^[a-z0-9_]{1,64}$"))]
         name: Path<String>,
         body: Json<RuleIn>,
     ) -> Result<PublishResponse, ApiError> {
@@ -163,6 +165,8 @@ impl RulesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
+        /// The rule's name: 1 to 64 characters of a-z, 0-9 and `_`.
+        #[oai(validator(pattern = "^[a-z0-9_]{1,64}$"))]
         name: Path<String>,
     ) -> Result<DetailResponse, ApiError> {
         let name = rule_name(name.0)?;
@@ -189,6 +193,8 @@ impl RulesApi {
         &self,
         state: Data<&AppState>,
         _auth: AdminToken,
+        /// The rule's name: 1 to 64 characters of a-z, 0-9 and `_`.
+        #[oai(validator(pattern = "^[a-z0-9_]{1,64}$"))]
         name: Path<String>,
     ) -> Result<DeleteResponse, ApiError> {
         let name = rule_name(name.0)?;

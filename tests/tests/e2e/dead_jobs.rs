@@ -254,7 +254,7 @@ async fn only_the_admin_token_reaches_dead_jobs_and_bad_parameters_are_named() -
         .bearer_auth(read_key)
         .send()
         .await?;
-    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(replayed.status(), StatusCode::FORBIDDEN);
 
     bad_request_names(&app, "/v1/admin/dead-jobs?cursor=nope", "cursor").await?;
     bad_request_names(
