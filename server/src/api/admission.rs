@@ -89,7 +89,15 @@ pub struct AdmittedBody<T> {
     documented_as: std::marker::PhantomData<T>,
 }
 
+/// The body bytes a request will hold once read: its declared length, unless it is compressed (a
+/// compressed body may inflate up to the limit).
 fn declared_length(request: &Request) -> Option<usize> {
+    if request
+        .header(poem::http::header::CONTENT_ENCODING)
+        .is_some()
+    {
+        return None;
+    }
     request
         .header(poem::http::header::CONTENT_LENGTH)
         .and_then(|length| length.parse().ok())
