@@ -3,7 +3,7 @@
 pub mod admin;
 pub mod admission;
 pub mod auth;
-mod body;
+pub mod body;
 pub mod dead_jobs;
 pub mod errors;
 pub mod event_types;
@@ -19,6 +19,8 @@ mod query_params;
 pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
+pub mod segment;
+pub mod segment_map;
 pub mod wire;
 
 use crate::state::AppState;
@@ -28,6 +30,7 @@ use poem_openapi::OpenApiService;
 /// Every documented operation (`MergePaths`: `/v1/events` is served by two APIs, POST and GET).
 pub type Apis = merge::MergePaths<(
     ingest::IngestApi,
+    segment::SegmentApi,
     admin::AdminApi,
     event_types::EventTypesApi,
     errors::ErrorsApi,
@@ -43,6 +46,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         merge::MergePaths((
             ingest::IngestApi,
+            segment::SegmentApi,
             admin::AdminApi,
             event_types::EventTypesApi,
             errors::ErrorsApi,
