@@ -20,6 +20,8 @@ mod queue;
 mod registry_revision;
 mod rules_arrival;
 mod sdk;
+mod segment;
+mod segment_sdk;
 mod sent_at;
 mod slow_clients;
 mod support;
