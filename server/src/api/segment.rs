@@ -3,7 +3,7 @@
 //! `/v1/events`: admission, the body limit (gzip included), durable queueing before the answer, and the
 //! same worker (schemas, rules). The mapping lives in [`crate::api::segment_map`].
 
-use crate::api::admission::AdmittedBody;
+use crate::api::admission::{Admitted, AdmittedBody};
 use crate::api::auth;
 use crate::api::ingest::enqueue;
 use crate::api::problem::{ApiError, FieldError};
@@ -111,9 +111,12 @@ impl SegmentApi {
         request: &Request,
         body: AdmittedBody<SegmentBatchIn>,
     ) -> Result<SegmentAccepted, ApiError> {
-        let application = authenticate(&state, request, &body.value).await?;
-        let events = parse_batch(&body.value, application).map_err(ApiError::Invalid)?;
-        accept(&state, application, events, body).await
+        let AdmittedBody {
+            value, admitted, ..
+        } = body;
+        let application = authenticate(&state, request, &value).await?;
+        let events = parse_batch(value, application).map_err(ApiError::Invalid)?;
+        accept(&state, application, events, admitted).await
     }
 
     /// Track an action (Segment `track`)
@@ -207,27 +210,25 @@ async fn single<T>(
     body: AdmittedBody<T>,
     call: Call,
 ) -> Result<SegmentAccepted, ApiError> {
-    let application = authenticate(state, request, &body.value).await?;
+    let AdmittedBody {
+        value, admitted, ..
+    } = body;
+    let application = authenticate(state, request, &value).await?;
     let envelope = Envelope {
         call: Some(call),
         ..envelope(application, None)
     };
-    let event =
-        segment_map::parse_message(&body.value, &envelope, "").map_err(ApiError::Invalid)?;
-    accept(state, application, vec![event], body).await
+    let event = segment_map::parse_message(value, &envelope, "").map_err(ApiError::Invalid)?;
+    accept(state, application, vec![event], admitted).await
 }
 
-async fn accept<T>(
+/// Queues the events (the request's JSON is gone by now: the messages moved into them).
+async fn accept(
     state: &AppState,
     application: ApplicationId,
     events: Vec<NewEvent>,
-    body: AdmittedBody<T>,
+    admitted: Admitted,
 ) -> Result<SegmentAccepted, ApiError> {
-    let AdmittedBody {
-        value, admitted, ..
-    } = body;
-    // The parsed JSON is several times the body's size: hold only the events while they wait.
-    drop(value);
     enqueue(state, application, events, admitted.deadline).await?;
     Ok(SegmentAccepted::Ok(Json(SegmentSuccess { success: true })))
 }
@@ -244,12 +245,12 @@ fn envelope(application_id: ApplicationId, batch: Option<&Value>) -> Envelope<'_
     }
 }
 
-/// Parses `{"batch": [...]}`, reporting every bad field.
+/// Parses `{"batch": [...]}`, reporting every bad field. The messages move into the events.
 pub fn parse_batch(
-    body: &Value,
+    mut body: Value,
     application: ApplicationId,
 ) -> Result<Vec<NewEvent>, Vec<FieldError>> {
-    let Some(messages) = body.get("batch").and_then(Value::as_array) else {
+    let Some(Value::Array(messages)) = body.get_mut("batch").map(Value::take) else {
         return Err(vec![FieldError::new(
             "batch",
             "required: an array of messages",
@@ -268,10 +269,10 @@ pub fn parse_batch(
     {
         return Err(vec![FieldError::new("context", "must be a JSON object")]);
     }
-    let envelope = envelope(application, Some(body));
+    let envelope = envelope(application, Some(&body));
     let mut errors = Vec::new();
     let mut events = Vec::with_capacity(messages.len());
-    for (i, message) in messages.iter().enumerate() {
+    for (i, message) in messages.into_iter().enumerate() {
         match segment_map::parse_message(message, &envelope, &format!("batch[{i}]")) {
             Ok(event) => events.push(event),
             Err(bad) => errors.extend(bad),
@@ -354,14 +355,14 @@ mod tests {
         let app = ApplicationId::generate();
         let good = json!({"type": "track", "event": "e", "userId": "u"});
         let body = json!({"batch": [good, {"type": "track", "userId": "u"}, {"type": "x"}]});
-        let errors = parse_batch(&body, app).expect_err("invalid");
+        let errors = parse_batch(body, app).expect_err("invalid");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["batch[1].event", "batch[2].type"]);
         for count in [0, MAX_EVENTS_PER_REQUEST + 1] {
-            let errors = parse_batch(&json!({"batch": vec![good.clone(); count]}), app);
+            let errors = parse_batch(json!({"batch": vec![good.clone(); count]}), app);
             assert_eq!(errors.expect_err("bounded")[0].field, "batch");
         }
-        let errors = parse_batch(&json!({"events": []}), app).expect_err("no batch");
+        let errors = parse_batch(json!({"events": []}), app).expect_err("no batch");
         assert_eq!(errors[0].field, "batch");
     }
 }

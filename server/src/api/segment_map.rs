@@ -106,7 +106,7 @@ pub struct Envelope<'a> {
 
 /// Maps one Segment message; `at` names it in errors (`batch[3]`, or `` for a single call).
 pub fn parse_message(
-    message: &Value,
+    message: Value,
     envelope: &Envelope<'_>,
     at: &str,
 ) -> Result<NewEvent, Vec<FieldError>> {
@@ -126,14 +126,13 @@ struct Mapped {
     sources: Vec<(&'static str, &'static str)>,
 }
 
-fn to_event(message: &Value, envelope: &Envelope<'_>) -> Result<Mapped, FieldError> {
-    let Some(message) = message.as_object() else {
+fn to_event(message: Value, envelope: &Envelope<'_>) -> Result<Mapped, FieldError> {
+    let Value::Object(mut message) = message else {
         return Err(FieldError::new("", "must be a JSON object"));
     };
-    let call = call_of(message, envelope.call)?;
-    let message = with_batch_context(message, envelope.context);
+    let call = call_of(&message, envelope.call)?;
+    merge_batch_context(&mut message, envelope.context);
     let name = event_name(&message, call)?;
-    let data = payload(&message, call)?;
     let (device_id, device_source) = first_of(&message, &["anonymousId", "context.device.id"]);
     let (user_id, _) = first_of(&message, &["userId"]);
     let (session_id, session_source) = session(&message, device_id.as_ref(), user_id.as_ref());
@@ -146,8 +145,11 @@ fn to_event(message: &Value, envelope: &Envelope<'_>) -> Result<Mapped, FieldErr
         )
     });
     let sent_at = message.get("sentAt").or(envelope.sent_at).cloned();
+    let event_id = event_id(&message, envelope.application_id)?;
+    // Last: the rest of the message moves into the payload instead of being copied.
+    let data = payload(message, call)?;
     let value = json!({
-        "event_id": event_id(&message, envelope.application_id)?,
+        "event_id": event_id,
         "session_id": session_id,
         "category": call.as_str(),
         "name": name,
@@ -184,21 +186,16 @@ fn call_of(message: &Map<String, Value>, implied: Option<Call>) -> Result<Call, 
     }
 }
 
-/// The message with the batch's `context` keys it does not set itself.
-fn with_batch_context(
-    message: &Map<String, Value>,
-    batch: Option<&Map<String, Value>>,
-) -> Map<String, Value> {
-    let mut message = message.clone();
+/// Adds the batch's `context` keys the message does not set itself.
+fn merge_batch_context(message: &mut Map<String, Value>, batch: Option<&Map<String, Value>>) {
     let Some(batch) = batch.filter(|context| !context.is_empty()) else {
-        return message;
+        return;
     };
     let mut context = batch.clone();
-    if let Some(Value::Object(own)) = message.get("context") {
-        context.extend(own.clone());
+    if let Some(Value::Object(own)) = message.remove("context") {
+        context.extend(own);
     }
     message.insert("context".into(), Value::Object(context));
-    message
 }
 
 fn event_name(message: &Map<String, Value>, call: Call) -> Result<Value, FieldError> {
@@ -213,26 +210,21 @@ fn event_name(message: &Map<String, Value>, call: Call) -> Result<Value, FieldEr
 }
 
 /// `properties` or `traits`, with everything else the message carries under [`ENVELOPE_KEY`].
-fn payload(message: &Map<String, Value>, call: Call) -> Result<Value, FieldError> {
-    let payload_field = call.payload_field();
-    let mut data = match payload_field.and_then(|field| message.get(field)) {
+fn payload(mut message: Map<String, Value>, call: Call) -> Result<Value, FieldError> {
+    let field = call.payload_field();
+    let payload_field = field.unwrap_or_default();
+    let mut data = match field.and_then(|field| message.remove(field)) {
         None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(payload)) => payload.clone(),
-        Some(_) => {
-            let field = payload_field.unwrap_or_default();
-            return Err(FieldError::new(field, "must be a JSON object"));
-        }
+        Some(Value::Object(payload)) => payload,
+        Some(_) => return Err(FieldError::new(payload_field, "must be a JSON object")),
     };
     if data.contains_key(ENVELOPE_KEY) {
-        let field = format!("{}.{ENVELOPE_KEY}", payload_field.unwrap_or_default());
+        let field = format!("{payload_field}.{ENVELOPE_KEY}");
         return Err(FieldError::new(field, "reserved for the Segment envelope"));
     }
-    let rest: Map<String, Value> = message
-        .iter()
-        .filter(|(key, _)| Some(key.as_str()) != payload_field && key.as_str() != "writeKey")
-        .map(|(key, value)| (key.clone(), value.clone()))
-        .collect();
-    data.insert(ENVELOPE_KEY.into(), Value::Object(rest));
+    // A credential is never stored.
+    message.remove("writeKey");
+    data.insert(ENVELOPE_KEY.into(), Value::Object(message));
     Ok(Value::Object(data))
 }
 

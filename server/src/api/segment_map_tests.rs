@@ -18,7 +18,7 @@ fn envelope(call: Option<Call>) -> Envelope<'static> {
 }
 
 fn map(message: Value) -> NewEvent {
-    parse_message(&message, &envelope(None), "").expect("valid")
+    parse_message(message, &envelope(None), "").expect("valid")
 }
 
 fn track() -> Value {
@@ -144,7 +144,9 @@ fn a_message_id_that_is_not_a_uuid_maps_to_the_same_uuid_per_application() {
     );
     let mut other = envelope(None);
     other.application_id = ApplicationId::from(Uuid::parse_str(OTHER_APP).expect("uuid"));
-    let elsewhere = parse_message(&message, &other, "").expect("valid").event_id;
+    let elsewhere = parse_message(message.clone(), &other, "")
+        .expect("valid")
+        .event_id;
     assert_ne!(
         elsewhere, first,
         "another application's id is another event"
@@ -175,7 +177,7 @@ fn timestamps_prefer_the_original_and_sent_at_comes_from_the_message_or_the_batc
         sent_at: Some(&batch_sent_at),
         ..envelope(None)
     };
-    let event = parse_message(&message, &batch, "batch[0]").expect("valid");
+    let event = parse_message(message, &batch, "batch[0]").expect("valid");
     assert_eq!(
         event.sent_at.map(|t| t.to_rfc3339()),
         Some("2026-11-30T07:59:30+00:00".into())
@@ -193,7 +195,7 @@ fn the_batch_context_fills_in_what_a_message_context_lacks() {
     let batch_context = json!({"ip": "9.9.9.9", "locale": "de"});
     let mut batch = envelope(None);
     batch.context = batch_context.as_object();
-    let event = parse_message(&track(), &batch, "batch[0]").expect("valid");
+    let event = parse_message(track(), &batch, "batch[0]").expect("valid");
     let context = &event.data.fields()[ENVELOPE_KEY]["context"];
     assert_eq!(*context, json!({"ip": "1.2.3.4", "locale": "de"}));
 }
@@ -201,7 +203,7 @@ fn the_batch_context_fills_in_what_a_message_context_lacks() {
 #[test]
 fn a_single_call_endpoint_implies_the_type() {
     let message = json!({"event": "Clicked", "userId": "u"});
-    let event = parse_message(&message, &envelope(Some(Call::Track)), "").expect("valid");
+    let event = parse_message(message, &envelope(Some(Call::Track)), "").expect("valid");
     assert_eq!(event.event_type.to_string(), "track / Clicked");
 }
 
@@ -254,7 +256,8 @@ fn errors_name_the_segment_fields_with_their_place_in_the_batch() {
         (json!("a string"), "batch[2]"),
     ];
     for (message, field) in cases {
-        let errors = parse_message(&message, &envelope(None), "batch[2]").expect_err("invalid");
+        let errors =
+            parse_message(message.clone(), &envelope(None), "batch[2]").expect_err("invalid");
         assert_eq!(errors[0].field, field, "{message}");
     }
 }
