@@ -68,9 +68,17 @@ async fn post_gzip(
 }
 
 async fn query(app: &TestApp, filter: &str) -> anyhow::Result<Vec<Value>> {
-    let response = app
-        .http
-        .get(format!("{}/v1/events?{filter}", app.base))
+    query_events(&app.http, &app.base, filter).await
+}
+
+/// `GET /v1/events?{filter}` with the admin token.
+pub(crate) async fn query_events(
+    http: &reqwest::Client,
+    base: &str,
+    filter: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let response = http
+        .get(format!("{base}/v1/events?{filter}"))
         .bearer_auth(ADMIN_TOKEN)
         .send()
         .await?;

@@ -1,6 +1,7 @@
 //! The official Segment Python SDK (`segment-analytics-python`, pinned in `.ci/test`) against the real
 //! service, with a restart of the service while the SDK sends: every event stored exactly once.
 
+use crate::segment::query_events;
 use crate::support::{ADMIN_TOKEN, Backend, Isolation};
 use anyhow::Context;
 use eye_server::{Config, Role, Service};
@@ -137,16 +138,10 @@ impl Checks {
     }
 
     async fn query(&self, filter: &str) -> anyhow::Result<Value> {
-        let response = reqwest::Client::new()
-            .get(format!("{}/v1/events?{filter}", self.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await?;
-        anyhow::ensure!(response.status() == StatusCode::OK, "{}", response.status());
-        let body: Value = response.json().await?;
-        body["events"]
-            .as_array()
-            .and_then(|events| events.first().cloned())
+        let events = query_events(&reqwest::Client::new(), &self.base, filter).await?;
+        events
+            .first()
+            .cloned()
             .with_context(|| format!("no event for {filter}"))
     }
 
