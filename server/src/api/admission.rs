@@ -155,6 +155,20 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_compressed_body_weighs_the_limit_whatever_its_declared_length() {
+        let request = |encoding: Option<&str>| {
+            let builder = Request::builder().header("content-length", "1000");
+            match encoding {
+                Some(encoding) => builder.header("content-encoding", encoding),
+                None => builder,
+            }
+            .finish()
+        };
+        assert_eq!(declared_length(&request(None)), Some(1000));
+        assert_eq!(declared_length(&request(Some("gzip"))), None);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_request_over_the_concurrency_bound_waits_its_deadline_then_is_refused() {
         let admission = admission(1, 1000);

@@ -328,3 +328,28 @@ async fn a_track_of_a_finished_program_is_congratulated_like_the_apps_own_event(
     app.wait_for_count(sql, 1).await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn a_batch_the_queue_does_not_take_is_503_with_retry_after() -> anyhow::Result<()> {
+    use crate::proxy::{FaultyProxy, ProxyMode, authority_of, via};
+    use crate::support::redis_url;
+    let proxy = FaultyProxy::start(&authority_of(&redis_url())).await?;
+    let mut isolation = Isolation::new(Backend::PostgresRedis).await?;
+    isolation.config.redis_url = Some(via(&redis_url(), proxy.addr));
+    isolation.config.ingest_deadline = std::time::Duration::from_secs(1);
+    isolation.config.queue_push_timeout = std::time::Duration::from_secs(3);
+    let app = TestApp::start_with(isolation, Role::Api).await?;
+    let batch = json!({"batch": [{"type": "track", "event": "e", "userId": "u"}]});
+    proxy.set(ProxyMode::Stalled);
+    let refused = post_basic(&app, "/v1/batch", &app.ingest_key, &batch).await?;
+    assert_eq!(
+        refused.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the SDKs retry a 503"
+    );
+    assert!(refused.headers().contains_key("retry-after"));
+    proxy.set(ProxyMode::Open);
+    let accepted = post_basic(&app, "/v1/batch", &app.ingest_key, &batch).await?;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    app.stop().await
+}
