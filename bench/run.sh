@@ -14,6 +14,7 @@
 #   EYE_BENCH_OUT         the JSON report (default: bench/results/<stamp>.json)
 #   EYE_BENCH_DB_PARAMS   query string appended to the service's database URL, e.g. sslmode=disable
 #   EYE_BENCH_KEEP_DB=1   keep the database afterwards (it is dropped by default)
+#   EYE_BENCH_ACCEPT_SHAPES  only accept phases, in this order (batch, single, segment), e.g. "batch segment"
 #   EYE_WORKER_CONCURRENCY, EYE_DATABASE_MAX_CONNECTIONS, ...: passed through to the service
 set -euo pipefail
 
@@ -73,6 +74,23 @@ curl -sf "$base/ready" >/dev/null || { echo "the API did not become ready; see $
 app=$(curl -sf -X POST "$base/v1/admin/applications" -H "Authorization: Bearer $token" \
     -H 'Content-Type: application/json' -d "{\"name\": \"bench-$stamp\"}")
 echo "database $db_url, queue $queue, api pid $api_pid, worker pid $worker_pid, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+if [[ -n "${EYE_BENCH_ACCEPT_SHAPES:-}" ]]; then
+    # Only accept phases, one after another on the same service (e.g. "batch segment batch segment"), so
+    # two endpoints are compared under the same load; writes a JSON array of their results.
+    first=0
+    for shape in $EYE_BENCH_ACCEPT_SHAPES; do
+        echo "accept $shape, load: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+        EYE_BENCH_KEY=$(jq -r .ingest_key <<<"$app") EYE_BENCH_URL=$base \
+            "$bench_bin" accept --shape "$shape" --first-event "$first" "$@" \
+            | jq -c --arg shape "$shape" '{shape: $shape} + .' >>"$logs/accept.jsonl"
+        first=$((first + 5000000))
+    done
+    jq -s . "$logs/accept.jsonl" >"$out"
+    jq -r '.[] | "\(.shape)\t\(.events_per_s | floor) events/s\tp99 \(.latency.p99_ms // "-") ms\tfailures \(.failures)"' "$out"
+    echo "JSON: $out"
+    exit 0
+fi
 
 EYE_BENCH_KEY=$(jq -r .ingest_key <<<"$app") \
 EYE_BENCH_APPLICATION=$(jq -r .id <<<"$app") \

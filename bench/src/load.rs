@@ -43,12 +43,14 @@ pub enum Shape {
     Batch(u64),
     /// `POST /v1/event`.
     Single,
+    /// `POST /v1/batch` (the Segment tracking API) with this many `track` messages.
+    Segment(u64),
 }
 
 impl Shape {
     fn events_per_request(self) -> u64 {
         match self {
-            Self::Batch(n) => n,
+            Self::Batch(n) | Self::Segment(n) => n,
             Self::Single => 1,
         }
     }
@@ -151,7 +153,8 @@ async fn connection(
         let count = size.min(limit - first);
         let sent = Instant::now();
         match send(&target, shape, first, count).await {
-            Ok(202) => {
+            // 202 on The Eye's endpoints, the plain 200 the Segment SDKs expect on /v1/batch.
+            Ok(200 | 202) => {
                 let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
                 tally.latencies_us.push(us);
                 tally.accepted += 1;
@@ -169,6 +172,7 @@ async fn send(target: &Target, shape: Shape, first: u64, count: u64) -> reqwest:
     let (path, body) = match shape {
         Shape::Batch(_) => ("/v1/events", workload::batch_body(first, count)),
         Shape::Single => ("/v1/event", workload::spec(first).to_wire()),
+        Shape::Segment(_) => ("/v1/batch", workload::segment_body(first, count)),
     };
     let response = target
         .client

@@ -96,6 +96,8 @@ struct RunArgs {
 enum ShapeArg {
     Batch,
     Single,
+    /// Segment `track` messages to `POST /v1/batch`.
+    Segment,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +183,7 @@ async fn accept(args: AcceptArgs) -> anyhow::Result<()> {
     let shape = match args.shape {
         ShapeArg::Batch => Shape::Batch(args.batch_size),
         ShapeArg::Single => Shape::Single,
+        ShapeArg::Segment => Shape::Segment(args.batch_size),
     };
     let target = Target::new(&args.url, &args.key, args.connections)?;
     let plan = Plan {

@@ -95,6 +95,27 @@ pub fn batch_body(first: u64, count: u64) -> Value {
     json!({ "events": events })
 }
 
+/// The body of Segment's `POST /v1/batch` for events `first..first + count`: the same events as `track`
+/// messages, as an SDK sends them (`messageId`, `anonymousId`, `context`, `sentAt`).
+pub fn segment_body(first: u64, count: u64) -> Value {
+    let batch: Vec<Value> = (first..first + count)
+        .map(|i| {
+            let spec = spec(i);
+            json!({
+                "type": "track",
+                "event": spec.name,
+                "messageId": Uuid::now_v7(),
+                "userId": spec.user_id,
+                "anonymousId": spec.session_id,
+                "properties": spec.data(),
+                "context": {"library": {"name": "eye-bench", "version": "1"}},
+                "timestamp": spec.timestamp.to_rfc3339(),
+            })
+        })
+        .collect();
+    json!({ "batch": batch, "sentAt": Utc::now().to_rfc3339() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +148,15 @@ mod tests {
         assert_eq!(events[0]["data"]["n"], 100);
         assert_eq!(events[2]["data"]["n"], 102);
         assert_eq!(events[0]["category"], EVENT_TYPES[4].0);
+    }
+
+    #[test]
+    fn a_segment_body_holds_the_same_events_as_track_messages() {
+        let body = segment_body(100, 3);
+        let batch = body["batch"].as_array().expect("batch");
+        assert_eq!(batch.len(), 3);
+        assert_eq!(batch[0]["type"], "track");
+        assert_eq!(batch[0]["event"], spec(100).name);
+        assert_eq!(batch[2]["properties"]["n"], 102);
     }
 }

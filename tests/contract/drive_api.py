@@ -42,6 +42,15 @@ from the_eye_client.api.query import (  # noqa: E402
     session_events,
 )
 from the_eye_client.api.read_keys import create_read_key, revoke_read_key  # noqa: E402
+from the_eye_client.api.segment import (  # noqa: E402
+    segment_alias,
+    segment_batch,
+    segment_group,
+    segment_identify,
+    segment_page,
+    segment_screen,
+    segment_track,
+)
 from the_eye_client.api.rules import (  # noqa: E402
     delete_rule,
     dry_run_rule,
@@ -259,6 +268,33 @@ def lifecycle(admin, app_id):
     assert call(query_events, 200, client=admin, application_id=app_id, user_id="john").events == []
 
 
+def segment_message(kind, **fields):
+    return dict({"type": kind, "messageId": str(uuid.uuid4()), "userId": "segment-user",
+                 "timestamp": "2021-01-02T10:00:00Z"}, **fields)
+
+
+def segment(ingest_client, admin, app_id):
+    batch = models.SegmentBatchIn.from_dict(
+        {"batch": [segment_message("track", event="Order Completed", properties={"total": 12})]})
+    assert call(segment_batch, 200, client=ingest_client, body=batch).success
+    singles = [(segment_track, segment_message("track", event="Signed Up")),
+               (segment_page, segment_message("page", name="Home")),
+               (segment_screen, segment_message("screen", name="Dashboard")),
+               (segment_identify, segment_message("identify", traits={"plan": "pro"})),
+               (segment_group, segment_message("group", groupId="g1")),
+               (segment_alias, segment_message("alias", previousId="anonymous-1"))]
+    for operation, message in singles:
+        body = models.SegmentMessageIn.from_dict(message)
+        assert call(operation, 200, client=ingest_client, body=body).success
+
+    def stored():
+        page = call(query_events, 200, client=admin, application_id=app_id, user_id="segment-user")
+        return page if len(page.events) == 7 else None
+    page = eventually("the 7 Segment messages", stored)
+    assert sorted(e.category for e in page.events) == [
+        "alias", "group", "identify", "page", "screen", "track", "track"]
+
+
 def keys_and_operations(admin, app_id, old_key):
     fresh = call(issue_key, 201, client=admin, id=app_id)
     assert fresh.ingest_key != old_key
@@ -284,6 +320,7 @@ def main():
     read_keys(admin, created.id)
     rules(admin, created.id)
     lifecycle(admin, created.id)
+    segment(client(created.ingest_key), admin, created.id)
     keys_and_operations(admin, created.id, created.ingest_key)
     operations = sorted(set(CALLS))
     print(f"contract: {len(CALLS)} calls over {len(operations)} operations: {' '.join(operations)}")

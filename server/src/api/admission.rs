@@ -89,7 +89,15 @@ pub struct AdmittedBody<T> {
     documented_as: std::marker::PhantomData<T>,
 }
 
+/// The body bytes a request will hold once read: its declared length, unless it is compressed (a
+/// compressed body may inflate up to the limit).
 fn declared_length(request: &Request) -> Option<usize> {
+    if request
+        .header(poem::http::header::CONTENT_ENCODING)
+        .is_some()
+    {
+        return None;
+    }
     request
         .header(poem::http::header::CONTENT_LENGTH)
         .and_then(|length| length.parse().ok())
@@ -145,6 +153,20 @@ mod tests {
             max_inflight_bytes,
             deadline: Duration::from_secs(5),
         })
+    }
+
+    #[test]
+    fn a_compressed_body_weighs_the_limit_whatever_its_declared_length() {
+        let request = |encoding: Option<&str>| {
+            let builder = Request::builder().header("content-length", "1000");
+            match encoding {
+                Some(encoding) => builder.header("content-encoding", encoding),
+                None => builder,
+            }
+            .finish()
+        };
+        assert_eq!(declared_length(&request(None)), Some(1000));
+        assert_eq!(declared_length(&request(Some("gzip"))), None);
     }
 
     #[tokio::test(start_paused = true)]

@@ -200,24 +200,27 @@ pub(crate) fn state(req: &Request) -> Result<&AppState, ApiError> {
 pub struct IngestKey(pub ApplicationId);
 
 async fn check_ingest_key(req: &Request, bearer: Bearer) -> poem::Result<ApplicationId> {
-    let state = state(req)?;
-    if eye_store::ApiKey::looks_like_read_key(&bearer.token) {
-        return Err(
-            crate::api::read_auth::refuse_read_key_on_ingest(state, &bearer.token)
-                .await
-                .into(),
-        );
+    Ok(ingest_application(state(req)?, &bearer.token).await?)
+}
+
+/// The application an ingest key belongs to; a read key is refused (403), an unknown one is 401.
+pub(crate) async fn ingest_application(
+    state: &AppState,
+    key: &str,
+) -> Result<ApplicationId, ApiError> {
+    if eye_store::ApiKey::looks_like_read_key(key) {
+        return Err(crate::api::read_auth::refuse_read_key_on_ingest(state, key).await);
     }
     let application = state
         .keys()
-        .application_for(state.store(), &bearer.token)
+        .application_for(state.store(), key)
         .await
         .inspect_err(|err| {
             if matches!(err, ApiError::KeyUnverifiable) {
                 state.metrics().record_refused(Refusal::KeyUnverifiable);
             }
         })?;
-    application.ok_or_else(|| ApiError::Unauthorized("unknown or revoked ingest key".into()).into())
+    application.ok_or_else(|| ApiError::Unauthorized("unknown or revoked ingest key".into()))
 }
 
 /// The operator's token (`EYE_ADMIN_TOKEN`): `Authorization: Bearer <token>`. A live ingest or read key

@@ -93,7 +93,7 @@ impl IngestApi {
     }
 }
 
-async fn enqueue(
+pub(crate) async fn enqueue(
     state: &AppState,
     application_id: ApplicationId,
     events: Vec<NewEvent>,

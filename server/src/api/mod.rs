@@ -3,7 +3,7 @@
 pub mod admin;
 pub mod admission;
 pub mod auth;
-mod body;
+pub mod body;
 pub mod dead_jobs;
 pub mod erasure;
 pub mod errors;
@@ -26,6 +26,8 @@ pub mod read_auth;
 pub mod read_keys;
 pub mod rules;
 pub mod spec;
+pub mod segment;
+pub mod segment_map;
 pub mod wire;
 
 use crate::http::{AllowedMethods, with_allow_header};
@@ -40,6 +42,7 @@ use std::sync::Arc;
 /// Every documented operation (`MergePaths`: `/v1/events` is served by two APIs, POST and GET).
 pub type Apis = merge::MergePaths<(
     ingest::IngestApi,
+    segment::SegmentApi,
     admin::AdminApi,
     event_types::EventTypesApi,
     errors::ErrorsApi,
@@ -58,6 +61,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         merge::MergePaths((
             ingest::IngestApi,
+            segment::SegmentApi,
             admin::AdminApi,
             event_types::EventTypesApi,
             errors::ErrorsApi,

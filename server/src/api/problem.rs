@@ -70,6 +70,9 @@ pub enum ApiError {
     /// The body was not sent as JSON.
     #[error("expected a JSON body (Content-Type: application/json), got {0}")]
     UnsupportedMediaType(String),
+    /// The body was sent in a `Content-Encoding` the API cannot decode.
+    #[error("unsupported Content-Encoding {0}: send gzip or identity")]
+    UnsupportedEncoding(String),
     /// The resource exists already.
     #[error("{0}")]
     Conflict(String),
@@ -105,7 +108,9 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Invalid(_) | Self::MalformedJson(_) => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::UnsupportedEncoding(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,

@@ -31,6 +31,8 @@ mod rules_dry_run;
 mod rules_revision;
 mod sdk;
 mod sdk_outage;
+mod segment;
+mod segment_sdk;
 mod sent_at;
 mod slow_clients;
 mod support;
