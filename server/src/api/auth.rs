@@ -238,7 +238,9 @@ async fn check_admin_token(req: &Request, bearer: Bearer) -> poem::Result<()> {
         return Ok(());
     }
     Err(if is_live_key(state, &bearer.token).await? {
-        ApiError::Forbidden("admin endpoints take the admin token, not an ingest or read key".into())
+        ApiError::Forbidden(
+            "admin endpoints take the admin token, not an ingest or read key".into(),
+        )
     } else {
         ApiError::Unauthorized("invalid admin token".into())
     }

@@ -7,6 +7,7 @@ mod body;
 pub mod dead_jobs;
 pub mod erasure;
 pub mod errors;
+pub mod event_order;
 pub mod event_types;
 mod examples;
 pub mod export;
@@ -24,8 +25,8 @@ mod query_params;
 pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
-pub mod spec;
 pub mod rules;
+pub mod spec;
 pub mod wire;
 
 use crate::http::{AllowedMethods, with_allow_header};
