@@ -4,6 +4,7 @@
 mod access;
 mod errors;
 mod key_cache;
+mod newest_first;
 mod notifications;
 mod plans;
 mod sessions;
