@@ -1,7 +1,7 @@
 //! `order=desc`: newest first, keyset paging that holds while events arrive, and cursors that only
 //! continue a listing in the order they were issued for.
 
-use super::{Fixture, tick};
+use super::{Fixture, STORED_TICKS, page_of, record, send_ticks, tick};
 use crate::support::{ADMIN_TOKEN, Backend};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -13,35 +13,13 @@ fn older(i: u32) -> Value {
            "timestamp": format!("2021-01-01T23:{:02}:00Z", i % 60)})
 }
 
-async fn newest_page(f: &Fixture, cursor: Option<&str>) -> anyhow::Result<Value> {
-    let after = cursor.map(|c| format!("&cursor={c}")).unwrap_or_default();
-    let path = format!(
-        "/v1/events?session_id=p&application_id={}&limit=40&order=desc{after}",
-        f.app.application_id
-    );
-    f.read(&path, ADMIN_TOKEN).await
-}
-
 async fn paging_newest_first_while_events_arrive(backend: Backend) -> anyhow::Result<()> {
     let f = Fixture::start(backend).await?;
-    // Three events per second, so equal timestamps straddle page boundaries.
-    let initial = Value::Array((0..250).map(|i| tick(i, i / 3)).collect());
-    assert_eq!(
-        f.app.post_events(initial).await?.status(),
-        StatusCode::ACCEPTED
-    );
-    let stored = "SELECT COUNT(*) FROM events WHERE session_id = 'p'";
-    f.app.wait_for_count(stored, 250).await?;
+    send_ticks(&f).await?;
     let (mut seen, mut order, mut cursor) = (HashSet::new(), Vec::new(), None::<String>);
     for page_number in 0u32.. {
-        let page = newest_page(&f, cursor.as_deref()).await?;
-        for event in page["events"].as_array().cloned().unwrap_or_default() {
-            assert!(seen.insert(event["event_id"].clone()), "duplicate {event}");
-            let at = chrono::DateTime::parse_from_rfc3339(
-                event["timestamp"].as_str().unwrap_or_default(),
-            )?;
-            order.push((at, event["data"]["i"].as_u64().unwrap_or(u64::MAX)));
-        }
+        let page = page_of(&f, "desc", cursor.as_deref()).await?;
+        record(&page, &mut seen, &mut order)?;
         // Between pages: one event tied with the position just read, one newer than everything (both
         // sort before the cursor, so they are not listed) and one older than everything (listed once,
         // at the end).
@@ -50,7 +28,7 @@ async fn paging_newest_first_while_events_arrive(backend: Backend) -> anyhow::Re
         let arrivals = json!([tick(n, position), tick(n + 1, 5000), older(n + 2)]);
         f.app.post_events(arrivals).await?;
         f.app
-            .wait_for_count(stored, 250 + 3 * (i64::from(page_number) + 1))
+            .wait_for_count(STORED_TICKS, 250 + 3 * (i64::from(page_number) + 1))
             .await?;
         cursor = page["next_cursor"].as_str().map(str::to_owned);
         if cursor.is_none() {
