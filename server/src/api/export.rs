@@ -1,7 +1,8 @@
 //! Exporting events as NDJSON, for analysts who load The Eye's data into their own tools.
 
+use crate::api::event_order::OrderWords;
 use crate::api::lifecycle_tags::LifecycleTags;
-use crate::api::params::{self, Id, Instant};
+use crate::api::params::{self, Id, Instant, OneOf};
 use crate::api::problem::ApiError;
 use crate::api::query_params::EventQuery;
 use crate::api::query_wire::EventOut;
@@ -39,9 +40,10 @@ impl ExportApi {
     /// Export events as NDJSON
     ///
     /// Every event matching the filters of `GET /v1/events` (without `limit` and `cursor`), streamed as
-    /// one JSON object per line, ordered by `timestamp`, then storage order. The server reads the events
-    /// page by page (1,000 rows, by keyset), so an export of any size holds one page in memory; events
-    /// stored while it runs appear if they sort after the rows already sent. A read key sees only its
+    /// one JSON object per line, ordered by `timestamp`, then storage order (newest first with
+    /// `order=desc`). The server reads the events page by page (1,000 rows, by keyset), so an export of
+    /// any size holds one page in memory; events stored while it runs appear if they sort after the rows
+    /// already sent. A read key sees only its
     /// applications. If the database fails midway, the response ends without its final chunk, so the
     /// client sees a broken transfer, never a silently short file.
     #[oai(
@@ -68,6 +70,8 @@ impl ExportApi {
         from: Param<Instant>,
         /// Events that occurred before this instant (RFC 3339).
         to: Param<Instant>,
+        /// `asc` (oldest first, the default) or `desc` (newest first).
+        order: Param<OneOf<OrderWords>>,
     ) -> Result<Export, ApiError> {
         let query = EventQuery {
             application_id: application_id.0.into_text(),
@@ -77,6 +81,7 @@ impl ExportApi {
             user_id: user_id.0.into_text(),
             from: from.0.into_text(),
             to: to.0.into_text(),
+            order: order.0.into_text(),
             ..EventQuery::default()
         };
         let filter = EventFilter {

@@ -7,6 +7,7 @@ pub mod body;
 pub mod dead_jobs;
 pub mod erasure;
 pub mod errors;
+pub mod event_order;
 pub mod event_types;
 mod examples;
 pub mod export;

@@ -1,5 +1,6 @@
 //! Analysts' queries (read key or admin token): events, sessions and counts over time.
 
+use crate::api::event_order::OrderWords;
 use crate::api::params::{self, Cursor, Id, Instant, Limit, OneOf, Required};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::{EventQuery, GroupByWords, IntervalWords, SessionQuery, StatsQuery};
@@ -32,9 +33,11 @@ type Text<const MAX: usize> = Param<params::Text<MAX>>;
 impl QueryApi {
     /// Query events
     ///
-    /// Any combination of filters, ordered by `timestamp` ascending, then by storage order for equal
-    /// timestamps. Pages are keyset-paginated: pass `next_cursor` back as `cursor` until it is `null`.
-    /// Events stored meanwhile never shift a page, so pages have no duplicates and no gaps.
+    /// Any combination of filters, ordered by `timestamp`, then by storage order for equal timestamps:
+    /// oldest first by default, newest first with `order=desc`. Pages are keyset-paginated: pass
+    /// `next_cursor` back as `cursor` (with the same `order`) until it is `null`. Events stored meanwhile
+    /// never shift a page, so pages have no duplicates and no gaps; newest first, events stored after the
+    /// first page that sort before the cursor's position are not listed (start again to see them).
     #[oai(path = "/v1/events", method = "get", operation_id = "query_events")]
     #[allow(clippy::too_many_arguments)]
     async fn query_events(
@@ -55,9 +58,11 @@ impl QueryApi {
         from: Param<Instant>,
         /// Events that occurred before this instant (RFC 3339).
         to: Param<Instant>,
+        /// `asc` (oldest first, the default) or `desc` (newest first).
+        order: Param<OneOf<OrderWords>>,
         /// Page size, 1..=1000 (default 100).
         limit: Param<Limit>,
-        /// `next_cursor` of the previous page (only those are valid).
+        /// `next_cursor` of the previous page, asked with the same `order` (only those are valid).
         cursor: Param<Cursor>,
     ) -> Result<EventsFound, ApiError> {
         let query = EventQuery {
@@ -68,6 +73,7 @@ impl QueryApi {
             user_id: user_id.0.into_text(),
             from: from.0.into_text(),
             to: to.0.into_text(),
+            order: order.0.into_text(),
             limit: limit.0.into_text(),
             cursor: cursor.0.into_text(),
         };

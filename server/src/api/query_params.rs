@@ -1,13 +1,14 @@
 //! Query-string parameters of the query API, parsed at the edge: every bad parameter is named in one 400.
 
+use crate::api::event_order;
 use crate::api::params::Words;
 use crate::api::problem::{ApiError, FieldError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, Category, EventName, SessionId, UserId};
 use eye_store::ReadScope;
 use eye_store::queries::{
-    EventCursor, EventFilter, GroupBy, Interval, MAX_PAGE_SIZE, SessionCursor, SessionFilter,
-    StatsFilter, TimeRange,
+    EventFilter, GroupBy, Interval, MAX_PAGE_SIZE, SessionCursor, SessionFilter, StatsFilter,
+    TimeRange,
 };
 use std::fmt::Display;
 use uuid::Uuid;
@@ -133,6 +134,8 @@ pub struct EventQuery {
     pub to: Option<String>,
     /// `limit`.
     pub limit: Option<String>,
+    /// `order` (default `asc`).
+    pub order: Option<String>,
     /// `cursor`.
     pub cursor: Option<String>,
 }
@@ -146,6 +149,9 @@ impl EventQuery {
             self.application_id.as_deref(),
             application,
         );
+        let order = errors
+            .parse("order", self.order.as_deref(), event_order::order)
+            .unwrap_or_default();
         let filter = EventFilter {
             scope: ReadScope::All,
             session_id: errors.parse("session_id", self.session_id.as_deref(), |s| {
@@ -155,7 +161,10 @@ impl EventQuery {
             name: errors.parse("name", self.name.as_deref(), |s| EventName::parse(s)),
             user_id: errors.parse("user_id", self.user_id.as_deref(), |s| UserId::parse(s)),
             range: range(&mut errors, self.from.as_deref(), self.to.as_deref()),
-            after: errors.parse("cursor", self.cursor.as_deref(), EventCursor::decode),
+            order,
+            after: errors.parse("cursor", self.cursor.as_deref(), |text| {
+                event_order::cursor_for(text, order)
+            }),
             limit: errors
                 .parse("limit", self.limit.as_deref(), page_size)
                 .unwrap_or(DEFAULT_PAGE_SIZE),

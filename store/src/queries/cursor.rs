@@ -14,11 +14,34 @@ use uuid::Uuid;
 #[error("not a cursor issued by this endpoint")]
 pub struct CursorError;
 
-/// Where a page of events ends: events are ordered by `(timestamp, id)`.
+/// Which way events are listed: by `(timestamp, id)`, oldest or newest first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EventOrder {
+    /// Oldest first (the default).
+    #[default]
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+impl EventOrder {
+    /// The cursor tag: `e` is the tag ascending cursors always had, so those issued before descending
+    /// order existed still read back.
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Ascending => "e",
+            Self::Descending => "d",
+        }
+    }
+}
+
+/// Where a page of events ends: events are ordered by `(timestamp, id)`, in the direction the cursor
+/// was issued for (a cursor only continues a listing in that direction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventCursor {
     pub(crate) timestamp: DateTime<Utc>,
     pub(crate) id: i64,
+    pub(crate) order: EventOrder,
 }
 
 /// Where a page of sessions ends: sessions are ordered by `(application_id, session_id)`, their identity.
@@ -60,16 +83,30 @@ fn decode_parts(cursor: &str, tag: &str, parts: usize) -> Result<Vec<String>, Cu
 impl EventCursor {
     /// The opaque text handed to clients.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("e|{}|{}", time(&self.timestamp), self.id))
+        let tag = self.order.tag();
+        URL_SAFE_NO_PAD.encode(format!("{tag}|{}|{}", time(&self.timestamp), self.id))
     }
 
-    /// Reads a cursor back.
+    /// Reads a cursor back, in either direction.
     pub fn decode(cursor: &str) -> Result<Self, CursorError> {
-        let parts = decode_parts(cursor, "e", 2)?;
+        [EventOrder::Ascending, EventOrder::Descending]
+            .into_iter()
+            .find_map(|order| Self::decode_as(cursor, order).ok())
+            .ok_or(CursorError)
+    }
+
+    fn decode_as(cursor: &str, order: EventOrder) -> Result<Self, CursorError> {
+        let parts = decode_parts(cursor, order.tag(), 2)?;
         Ok(Self {
             timestamp: parse_time(&parts[0])?,
             id: parts[1].parse().map_err(|_| CursorError)?,
+            order,
         })
+    }
+
+    /// The direction of the listing this cursor continues.
+    pub fn order(&self) -> EventOrder {
+        self.order
     }
 }
 
@@ -116,12 +153,43 @@ mod tests {
     }
 
     #[test]
-    fn an_event_cursor_reads_back_to_the_same_position_to_the_nanosecond() {
-        let cursor = EventCursor {
-            timestamp: at("2021-01-01T09:15:27.243860123Z"),
-            id: 42,
+    fn an_event_cursor_reads_back_to_the_same_position_to_the_nanosecond_in_either_order() {
+        for order in [EventOrder::Ascending, EventOrder::Descending] {
+            let cursor = EventCursor {
+                timestamp: at("2021-01-01T09:15:27.243860123Z"),
+                id: 42,
+                order,
+            };
+            assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
+        }
+    }
+
+    #[test]
+    fn an_event_cursor_remembers_its_direction() {
+        let newest = EventCursor {
+            timestamp: at("2021-01-01T09:15:27Z"),
+            id: 7,
+            order: EventOrder::Descending,
         };
-        assert_eq!(EventCursor::decode(&cursor.encode()), Ok(cursor));
+        let oldest = EventCursor {
+            order: EventOrder::Ascending,
+            ..newest
+        };
+        assert_ne!(newest.encode(), oldest.encode());
+        assert_eq!(
+            EventCursor::decode(&newest.encode()).map(|c| c.order()),
+            Ok(EventOrder::Descending)
+        );
+    }
+
+    #[test]
+    fn an_ascending_cursor_issued_before_descending_order_existed_still_reads_back() {
+        let earlier = URL_SAFE_NO_PAD.encode("e|2021-01-01T09:15:27Z|42");
+        let cursor = EventCursor::decode(&earlier);
+        assert_eq!(
+            cursor.map(|c| (c.id, c.order())),
+            Ok((42, EventOrder::Ascending))
+        );
     }
 
     #[test]
@@ -152,6 +220,7 @@ mod tests {
         let event = EventCursor {
             timestamp: at("2021-02-28T16:59:43Z"),
             id: 7,
+            order: EventOrder::Descending,
         };
         assert_eq!(
             NotificationCursor::decode(&event.encode()),
@@ -165,7 +234,17 @@ mod tests {
             application_id: ApplicationId::generate(),
             session_id: "s".into(),
         };
-        for bad in ["", "!!", "ZXw", &session.encode(), "ZXx4fDE"] {
+        let no_id = URL_SAFE_NO_PAD.encode("d|2021-01-01T09:15:27Z");
+        let bad_tag = URL_SAFE_NO_PAD.encode("x|2021-01-01T09:15:27Z|1");
+        for bad in [
+            "",
+            "!!",
+            "ZXw",
+            &session.encode(),
+            "ZXx4fDE",
+            &no_id,
+            &bad_tag,
+        ] {
             assert_eq!(EventCursor::decode(bad), Err(CursorError), "cursor {bad:?}");
         }
     }

@@ -1,12 +1,14 @@
 //! Events by any combination of application, session, category, name, user and time range.
 
-use super::{EventCursor, Page, TimeRange, after, paginate, scope_condition};
+use super::{EventCursor, EventOrder, Page, TimeRange, after, before, paginate, scope_condition};
 use crate::entities::{events, sessions};
 use crate::{ReadScope, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, Category, EventId, EventName, SessionId, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use serde_json::Value;
 
 /// Which events to read, and from where.
@@ -24,7 +26,9 @@ pub struct EventFilter {
     pub user_id: Option<UserId>,
     /// When the events occurred.
     pub range: TimeRange,
-    /// Continue after this position.
+    /// Oldest or newest first.
+    pub order: EventOrder,
+    /// Continue after this position, in `order` (callers refuse a cursor issued for the other order).
     pub after: Option<EventCursor>,
     /// Page size (1..=[`super::MAX_PAGE_SIZE`]).
     pub limit: u64,
@@ -87,24 +91,34 @@ fn filter_condition(filter: &EventFilter, scope: Condition) -> Condition {
         .add_option(filter.user_id.as_ref().map(|u| C::UserId.eq(u.as_str())))
         .add(filter.range.condition(C::Timestamp))
         .add_option(filter.after.map(|cursor| {
-            after(
+            let past = match filter.order {
+                EventOrder::Ascending => after,
+                EventOrder::Descending => before,
+            };
+            past(
                 vec![Expr::col(C::Timestamp), Expr::col(C::Id)],
                 vec![Expr::val(cursor.timestamp), Expr::val(cursor.id)],
             )
         }))
 }
 
-/// The page query: the filter, in index order, one row more than the page to tell if another follows.
+/// The page query: the filter, in index order (newest first walks the same indexes backwards), one row
+/// more than the page to tell if another follows.
 pub(super) fn select_events(filter: &EventFilter, scope: Condition) -> Select<events::Entity> {
+    let direction = match filter.order {
+        EventOrder::Ascending => Order::Asc,
+        EventOrder::Descending => Order::Desc,
+    };
     events::Entity::find()
         .filter(filter_condition(filter, scope))
-        .order_by_asc(events::Column::Timestamp)
-        .order_by_asc(events::Column::Id)
+        .order_by(events::Column::Timestamp, direction.clone())
+        .order_by(events::Column::Id, direction)
         .limit(filter.limit + 1)
 }
 
 impl Store {
-    /// One page of events in the order they occurred (`timestamp`, then storage order).
+    /// One page of events in the order they occurred (`timestamp`, then storage order), oldest or newest
+    /// first as the filter asks.
     #[tracing::instrument(skip_all, fields(limit = filter.limit), err)]
     pub async fn query_events(
         &self,
@@ -121,6 +135,7 @@ impl Store {
         let page = paginate(rows, filter.limit, |row| EventCursor {
             timestamp: row.timestamp,
             id: row.id,
+            order: filter.order,
         });
         Ok(Page {
             items: page.items.into_iter().map(StoredEvent::from).collect(),

@@ -6,7 +6,7 @@ mod explain;
 mod sessions;
 mod stats;
 
-pub use cursor::{CursorError, EventCursor, NotificationCursor, SessionCursor};
+pub use cursor::{CursorError, EventCursor, EventOrder, NotificationCursor, SessionCursor};
 pub use events::{EventFilter, StoredEvent};
 pub use sessions::{SessionFilter, SessionSummary};
 pub use stats::{Bucket, GroupBy, Interval, StatsFilter};
@@ -59,6 +59,11 @@ fn scope_condition(scope: &ReadScope, column: impl ColumnTrait) -> Option<Condit
 /// `(a, b, …) > (x, y, …)`: strictly after a keyset position, in index order.
 pub(crate) fn after(columns: Vec<SimpleExpr>, values: Vec<SimpleExpr>) -> SimpleExpr {
     SimpleExpr::tuple(columns).gt(SimpleExpr::tuple(values))
+}
+
+/// `(a, b, …) < (x, y, …)`: strictly before a keyset position, for pages read in reverse index order.
+pub(crate) fn before(columns: Vec<SimpleExpr>, values: Vec<SimpleExpr>) -> SimpleExpr {
+    SimpleExpr::tuple(columns).lt(SimpleExpr::tuple(values))
 }
 
 /// Splits one extra fetched row off into a cursor.

@@ -1,10 +1,12 @@
 //! The analyst dashboard in a real browser (headless Chromium over WebDriver), against the real service
 //! on PostgreSQL + Redis with data sent through the API: sign-in, the overview chart held to
-//! `/v1/stats/events`, the explorer's filters and keyset paging, a session's timeline, fixing a schema and
-//! replaying the refused events, notifications, event types, phone width, and a read key that sees
-//! nothing of another application in any view. Any console error fails the test.
+//! `/v1/stats/events`, the explorer's filters and keyset paging (oldest and newest first), a session's
+//! timeline, fixing a schema and replaying the refused events, notifications, event types, phone width,
+//! and a read key that sees nothing of another application in any view. Any console error fails the
+//! test.
 
 mod browser;
+mod newest_first;
 mod overview;
 mod paint;
 mod seed;
@@ -40,6 +42,7 @@ async fn scenario(app: &TestApp, browser: &Browser) -> anyhow::Result<()> {
     seeded.stored += 1;
     reaches_a_view_by_keyboard(browser).await?;
     explorer_filters_and_pages(app, browser).await?;
+    newest_first::pages(app, browser).await?;
     session_timeline(app, browser).await?;
     fix_and_replay(app, browser, &seeded).await?;
     notifications_and_types(app, browser).await?;

@@ -1,5 +1,6 @@
-//! `GET /v1/events/export`: every matching event as NDJSON, in the shape and order of `GET /v1/events`,
-//! across more rows than a page, and only the applications a read key may read.
+//! `GET /v1/events/export`: every matching event as NDJSON, in the shape and order of `GET /v1/events`
+//! (oldest or newest first), across more rows than a page, and only the applications a read key may
+//! read.
 
 use crate::queries::Fixture;
 use crate::support::{ADMIN_TOKEN, Backend};
@@ -79,6 +80,12 @@ async fn export_matches_the_query_api(backend: Backend) -> anyhow::Result<()> {
     let everything = export(&f, "", ADMIN_TOKEN).await?;
     assert_eq!(everything.len(), 6 + EXTRA);
     assert_eq!(everything, paged(&f, "", ADMIN_TOKEN).await?);
+    let newest = export(&f, "order=desc", ADMIN_TOKEN).await?;
+    assert_eq!(newest, paged(&f, "order=desc", ADMIN_TOKEN).await?);
+    assert!(
+        newest.iter().eq(everything.iter().rev()),
+        "order=desc is the same export, newest first"
+    );
 
     let u1 = export(&f, "user_id=u1", ADMIN_TOKEN).await?;
     assert_eq!(labels(&u1), "a1 a2 b1 a3");

@@ -4,6 +4,7 @@
 mod access;
 mod errors;
 mod key_cache;
+mod newest_first;
 mod notifications;
 mod plans;
 mod sessions;
@@ -233,9 +234,10 @@ fn tick(i: u32, second: u32) -> Value {
            "timestamp": format!("2021-01-02T{:02}:{:02}:{:02}Z", second / 3600, second / 60 % 60, second % 60)})
 }
 
-async fn page_of(f: &Fixture, cursor: Option<&str>) -> anyhow::Result<Value> {
+/// A page of 40 of session `p`, in `order` (`asc` or `desc`), continued at `cursor`.
+async fn page_of(f: &Fixture, order: &str, cursor: Option<&str>) -> anyhow::Result<Value> {
     let mut path = format!(
-        "/v1/events?session_id=p&application_id={}&limit=40",
+        "/v1/events?session_id=p&application_id={}&limit=40&order={order}",
         f.app.application_id
     );
     if let Some(cursor) = cursor {
@@ -244,26 +246,41 @@ async fn page_of(f: &Fixture, cursor: Option<&str>) -> anyhow::Result<Value> {
     f.read(&path, ADMIN_TOKEN).await
 }
 
-async fn pagination_while_events_arrive(backend: Backend) -> anyhow::Result<()> {
-    let f = Fixture::start(backend).await?;
-    // Three events per second, so equal timestamps straddle page boundaries.
+/// Counts session `p`'s stored events.
+const STORED_TICKS: &str = "SELECT COUNT(*) FROM events WHERE session_id = 'p'";
+
+/// Events 0..250 of session `p`, three per second so equal timestamps straddle page boundaries; waits
+/// until they are stored.
+async fn send_ticks(f: &Fixture) -> anyhow::Result<()> {
     let initial = Value::Array((0..250).map(|i| tick(i, i / 3)).collect());
     assert_eq!(
         f.app.post_events(initial).await?.status(),
         StatusCode::ACCEPTED
     );
-    let stored = "SELECT COUNT(*) FROM events WHERE session_id = 'p'";
-    f.app.wait_for_count(stored, 250).await?;
+    f.app.wait_for_count(STORED_TICKS, 250).await
+}
+
+/// When an event occurred, and its number.
+type Read = (chrono::DateTime<chrono::FixedOffset>, u64);
+
+/// Appends a page's events to `order`, failing on one already `seen`.
+fn record(page: &Value, seen: &mut HashSet<Value>, order: &mut Vec<Read>) -> anyhow::Result<()> {
+    for event in page["events"].as_array().cloned().unwrap_or_default() {
+        assert!(seen.insert(event["event_id"].clone()), "duplicate {event}");
+        let at =
+            chrono::DateTime::parse_from_rfc3339(event["timestamp"].as_str().unwrap_or_default())?;
+        order.push((at, event["data"]["i"].as_u64().unwrap_or(u64::MAX)));
+    }
+    Ok(())
+}
+
+async fn pagination_while_events_arrive(backend: Backend) -> anyhow::Result<()> {
+    let f = Fixture::start(backend).await?;
+    send_ticks(&f).await?;
     let (mut seen, mut order, mut cursor) = (HashSet::new(), Vec::new(), None::<String>);
     for page_number in 0u32.. {
-        let page = page_of(&f, cursor.as_deref()).await?;
-        for event in page["events"].as_array().cloned().unwrap_or_default() {
-            assert!(seen.insert(event["event_id"].clone()), "duplicate {event}");
-            let at = chrono::DateTime::parse_from_rfc3339(
-                event["timestamp"].as_str().unwrap_or_default(),
-            )?;
-            order.push((at, event["data"]["i"].as_u64().unwrap_or(u64::MAX)));
-        }
+        let page = page_of(&f, "asc", cursor.as_deref()).await?;
+        record(&page, &mut seen, &mut order)?;
         // Events arrive between pages: one at the current position (before or tied with the cursor), and
         // two far later (they must show up once, on a later page).
         let n = 1000 + 3 * page_number;
@@ -276,7 +293,7 @@ async fn pagination_while_events_arrive(backend: Backend) -> anyhow::Result<()> 
             ]))
             .await?;
         f.app
-            .wait_for_count(stored, 250 + 3 * (i64::from(page_number) + 1))
+            .wait_for_count(STORED_TICKS, 250 + 3 * (i64::from(page_number) + 1))
             .await?;
         cursor = page["next_cursor"].as_str().map(str::to_owned);
         if cursor.is_none() {

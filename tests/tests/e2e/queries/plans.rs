@@ -1,11 +1,12 @@
 //! The main queries are served from indexes: PostgreSQL's plans on a few thousand events show no
-//! sequential scan of `events`. The plans are printed (`cargo test -p eye-tests -- plans --nocapture`).
+//! sequential scan of `events`, oldest or newest first. The plans are printed
+//! (`cargo test -p eye-tests -- plans --nocapture`).
 
 use crate::support::{Backend, TestApp};
 use chrono::{DateTime, TimeZone, Utc};
 use eye_domain::{Category, SessionId, UserId};
 use eye_store::ReadScope;
-use eye_store::queries::{EventFilter, GroupBy, Interval, StatsFilter, TimeRange};
+use eye_store::queries::{EventFilter, EventOrder, GroupBy, Interval, StatsFilter, TimeRange};
 use reqwest::StatusCode;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -40,6 +41,7 @@ fn filter(scope: ReadScope, range: TimeRange) -> EventFilter {
         name: None,
         user_id: None,
         range,
+        order: EventOrder::Ascending,
         after: None,
         limit: 100,
     }
@@ -94,7 +96,16 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
         ("time range", filter(ReadScope::All, hour)),
         ("application and time range", filter(web.clone(), hour)),
     ];
-    for (name, filter) in cases {
+    // Newest first walks the same indexes backwards.
+    let newest_first = cases.clone().map(|(name, filter)| {
+        let filter = EventFilter {
+            order: EventOrder::Descending,
+            ..filter
+        };
+        (name, filter)
+    });
+    for (name, filter) in cases.into_iter().chain(newest_first) {
+        let name = format!("{name} ({:?})", filter.order);
         let plan = app.store.explain_events(&filter).await?;
         eprintln!("-- {name}\n{}", plan.join("\n"));
         assert!(
