@@ -27,6 +27,11 @@ impl fmt::Display for EventType {
 pub struct Payload(Map<String, Value>);
 
 impl Payload {
+    /// Where an event keeps what its sender's protocol carried besides the payload (the Segment
+    /// envelope: `context`, `integrations`, ids, ...). Queries return it with the payload; schemas judge
+    /// the payload without it, so one schema holds for a type whichever way its events arrive.
+    pub const ENVELOPE_KEY: &'static str = "$segment";
+
     /// Accepts only a JSON object; anything else is handed back.
     pub fn from_value(value: Value) -> Result<Self, Value> {
         match value {
@@ -40,9 +45,16 @@ impl Payload {
         &self.0
     }
 
-    /// The payload as a JSON value (for storage and schema validation).
+    /// The payload as a JSON value (for storage).
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
+    }
+
+    /// The payload as its type's schema judges it: without the envelope ([`Self::ENVELOPE_KEY`]).
+    pub fn schema_view(&self) -> Value {
+        let mut fields = self.0.clone();
+        fields.remove(Self::ENVELOPE_KEY);
+        Value::Object(fields)
     }
 }
 

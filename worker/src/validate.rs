@@ -94,7 +94,7 @@ impl Validator {
             event.event_type.category.as_str(),
             event.event_type.name.as_str(),
         );
-        match registry.judge(&key, &event.data.to_value(), self.unknown) {
+        match registry.judge(&key, &event.data.schema_view(), self.unknown) {
             Verdict::Invalid(rejection) => Err(rejection),
             Verdict::Valid { schema_version } => Ok(EventRecord {
                 event,
@@ -240,6 +240,38 @@ mod tests {
             "{}",
             judged.refused[0].detail
         );
+    }
+
+    #[test]
+    fn a_closed_schema_judges_the_payload_without_the_segment_envelope() {
+        let closed = json!({"type": "object", "properties": {"total": {"type": "number"}},
+                            "additionalProperties": false});
+        let registered = eye_validation::RegisteredSchema {
+            version: 1,
+            schema: eye_validation::CompiledSchema::compile(&closed).expect("compiles"),
+        };
+        let registry = [(EventTypeKey::new("track", "Order Completed"), registered)]
+            .into_iter()
+            .collect();
+        let validator = Validator::new(
+            SharedSchemaRegistry::new(registry),
+            UnknownEventPolicy::Reject,
+            Duration::minutes(5),
+        );
+        let now = Utc::now().to_rfc3339();
+        let envelope = json!({"total": 12, "$segment": {"context": {"ip": "10.0.0.1"}}});
+        let stray = json!({"total": 12, "coupon": "x"});
+        let batch = batch(json!([
+            event(1, "track", "Order Completed", envelope, now.clone()),
+            event(2, "track", "Order Completed", stray, now),
+        ]));
+        let judged = validator.judge(&batch);
+        assert_eq!(judged.valid.len(), 1, "the envelope is not judged");
+        assert!(
+            judged.valid[0].event.data.fields().contains_key("$segment"),
+            "and it is kept"
+        );
+        assert_eq!(judged.refused.len(), 1, "any other extra field still is");
     }
 
     #[test]

@@ -26,9 +26,9 @@ pub mod query_wire;
 pub mod read_auth;
 pub mod read_keys;
 pub mod rules;
-pub mod spec;
 pub mod segment;
 pub mod segment_map;
+pub mod spec;
 pub mod wire;
 
 use crate::http::{AllowedMethods, with_allow_header};

@@ -19,13 +19,13 @@
 use crate::api::problem::FieldError;
 use crate::api::wire;
 use chrono::{DateTime, SecondsFormat, Utc};
-use eye_domain::{ApplicationId, NewEvent};
+use eye_domain::{ApplicationId, NewEvent, Payload};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 /// The key of `data` that keeps what the client sent beyond the payload.
-pub const ENVELOPE_KEY: &str = "$segment";
+pub const ENVELOPE_KEY: &str = Payload::ENVELOPE_KEY;
 
 /// The calls of the Segment tracking API, each mapped to a category of the same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
