@@ -2,8 +2,9 @@
 
 use crate::api::event_order::OrderWords;
 use crate::api::lifecycle_tags::LifecycleTags;
-use crate::api::params::{self, Id, Instant, OneOf};
+use crate::api::params::{Id, Instant, OneOf};
 use crate::api::problem::ApiError;
+use crate::api::query::{Param, Text};
 use crate::api::query_params::EventQuery;
 use crate::api::query_wire::EventOut;
 use crate::api::read_auth::ReadAccess;
@@ -14,7 +15,6 @@ use eye_store::queries::{EventFilter, MAX_PAGE_SIZE};
 use futures::{Stream, StreamExt, stream};
 use poem::Body;
 use poem::web::Data;
-use poem_openapi::param::Query;
 use poem_openapi::payload::Binary;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -31,10 +31,6 @@ pub enum Export {
     Events(Binary<Body>),
 }
 
-/// Typed and documented as on `GET /v1/events` (see `query.rs`).
-type Param<S> = Query<params::Param<S>>;
-type Text<const MAX: usize> = Param<params::Text<MAX>>;
-
 #[OpenApi(tag = "LifecycleTags::Lifecycle")]
 impl ExportApi {
     /// Export events as NDJSON
@@ -43,8 +39,7 @@ impl ExportApi {
     /// one JSON object per line, ordered by `timestamp`, then storage order (newest first with
     /// `order=desc`). The server reads the events page by page (1,000 rows, by keyset), so an export of
     /// any size holds one page in memory; events stored while it runs appear if they sort after the rows
-    /// already sent. A read key sees only its
-    /// applications. If the database fails midway, the response ends without its final chunk, so the
+    /// already sent. A read key sees only its applications. If the database fails midway, the response ends without its final chunk, so the
     /// client sees a broken transfer, never a silently short file.
     #[oai(
         path = "/v1/events/export",

@@ -26,8 +26,8 @@ pub struct QueryApi;
 /// Every query parameter is taken as text and parsed in `query_params`, so a bad one is named in a 400
 /// problem like any other field; each is documented with its type. (One handler argument per parameter is
 /// how poem-openapi documents them, hence the `too_many_arguments` allowances.)
-type Param<S> = Query<params::Param<S>>;
-type Text<const MAX: usize> = Param<params::Text<MAX>>;
+pub(crate) type Param<S> = Query<params::Param<S>>;
+pub(crate) type Text<const MAX: usize> = Param<params::Text<MAX>>;
 
 #[OpenApi(tag = "QueryTags::Query")]
 impl QueryApi {
