@@ -225,11 +225,6 @@ impl Store {
         let rows = versions_of(&self.db, name).await?;
         Ok(rows.into_iter().map(to_stored).collect())
     }
-
-    /// The rules' revision, outside any job (tests and tools).
-    pub async fn rule_revision(&self) -> Result<RuleRevision, StoreError> {
-        revision(&self.db, READ.to_owned()).await
-    }
 }
 
 impl IngestTxn {

@@ -175,7 +175,10 @@ impl Processor {
                 .map_err(|stopped| stopped_error(stopped.map(UnitError::Storage)))?;
         }
         let judged = self.validator.judge(batch);
-        let stored = match self.store_unit(batch, &judged.valid, &judged.refused).await {
+        let stored = match self
+            .store_unit(batch, &batch.events, &judged.valid, &judged.refused)
+            .await
+        {
             Ok(stored) => stored,
             Err(Stopped::Permanent(UnitError::Storage(err))) => {
                 tracing::warn!(error = %err, "batch refused; storing its events one by one");
@@ -194,6 +197,7 @@ impl Processor {
     async fn store_unit(
         &self,
         batch: &IngestBatch,
+        sent: &[NewEvent],
         events: &[EventRecord<'_>],
         refused: &[IngestErrorRecord],
     ) -> Result<InsertOutcome, Stopped<UnitError>> {
@@ -204,7 +208,7 @@ impl Processor {
             refused,
         };
         self.retry
-            .run(|| self.try_unit(batch.application_id, &batch.events, stored))
+            .run(|| self.try_unit(batch.application_id, sent, stored))
             .await
     }
 
@@ -239,7 +243,12 @@ impl Processor {
         let mut refused = judged.refused.clone();
         for record in &judged.valid {
             match self
-                .store_unit(batch, std::slice::from_ref(record), &[])
+                .store_unit(
+                    batch,
+                    std::slice::from_ref(record.event),
+                    std::slice::from_ref(record),
+                    &[],
+                )
                 .await
             {
                 Ok(outcome) => {

@@ -1,7 +1,7 @@
 //! The event-type registry (admin token): publishing, listing and retiring payload schemas.
 
 use crate::api::auth::AdminToken;
-use crate::api::params::{Documentation, Documented, Param, Required, Text, has_nul};
+use crate::api::params::{Documentation, Documented, Param, Required, Text, storable_object};
 use crate::api::problem::{ApiError, FieldError};
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -63,12 +63,7 @@ impl Documentation for JsonSchemaObject {
     }
 
     fn check(value: &Value) -> Result<(), String> {
-        match value {
-            // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
-            _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
-            Value::Object(_) => Ok(()),
-            _ => Err("must be a JSON object".to_owned()),
-        }
+        storable_object(value)
     }
 }
 

@@ -323,8 +323,18 @@ impl Documentation for TimestampText {
 /// An event timestamp as sent.
 pub type Timestamp = Documented<TimestampText>;
 
+/// The check of a JSON object body that is stored as `jsonb`: an object, with no NUL anywhere (PostgreSQL's
+/// jsonb cannot hold one, so it is refused here rather than failed in the store).
+pub(crate) fn storable_object(value: &Value) -> Result<(), String> {
+    match value {
+        _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
+        Value::Object(_) => Ok(()),
+        _ => Err("must be a JSON object".to_owned()),
+    }
+}
+
 /// Whether any key or string in `value` holds a NUL character.
-pub(crate) fn has_nul(value: &Value) -> bool {
+fn has_nul(value: &Value) -> bool {
     match value {
         Value::String(text) => text.contains('\0'),
         Value::Array(items) => items.iter().any(has_nul),

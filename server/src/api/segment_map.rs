@@ -13,7 +13,7 @@
 //! | `originalTimestamp`, else `timestamp`, else the time received | `timestamp` |
 //! | `sentAt` (the message's, else the batch's) | `sent_at`, so the worker corrects the device's clock skew |
 //!
-//! The result is parsed like any event (`wire::parse_one`), so the same limits apply; errors name the
+//! The result is parsed like any event (`wire::parse_one_owned`), so the same limits apply; errors name the
 //! fields Segment's SDKs send.
 
 use crate::api::problem::FieldError;
@@ -110,11 +110,12 @@ pub fn parse_message(
     envelope: &Envelope<'_>,
     at: &str,
 ) -> Result<NewEvent, Vec<FieldError>> {
-    let event = to_event(message, envelope).map_err(|error| vec![at_message(error, at)])?;
-    wire::parse_one(&event.value).map_err(|errors| {
+    let Mapped { value, sources } =
+        to_event(message, envelope).map_err(|error| vec![at_message(error, at)])?;
+    wire::parse_one_owned(value).map_err(|errors| {
         errors
             .into_iter()
-            .map(|error| segment_field(error, &event.sources))
+            .map(|error| segment_field(error, &sources))
             .map(|error| at_message(error, at))
             .collect()
     })

@@ -16,6 +16,7 @@ use eye_domain::{ApplicationId, Failure, Retryability, UserId};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, TransactionTrait};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use uuid::Uuid;
 
 /// Events deleted per transaction.
@@ -35,13 +36,13 @@ impl UserHash {
         let mut digest = Sha256::new();
         digest.update(application.as_uuid().as_bytes());
         digest.update(user_id.as_bytes());
-        Self(
-            digest
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
+        let digest = digest.finalize();
+        let mut hex = String::with_capacity(2 * digest.len());
+        for byte in digest {
+            // Writing to a String cannot fail.
+            let _ = write!(hex, "{byte:02x}");
+        }
+        Self(hex)
     }
 
     /// A hash read back from the erasure records.

@@ -22,7 +22,7 @@ pub(crate) struct Withheld<'a> {
 }
 
 /// Splits off the events of users erased since (see the module's doc). A batch without user ids costs
-/// nothing; one with user ids costs one read (two statements on PostgreSQL).
+/// nothing; one with user ids costs two statements (the users' locks, then the read).
 pub(crate) async fn withhold_erased<'a>(
     txn: &DatabaseTransaction,
     batch: &StoredBatch<'a>,

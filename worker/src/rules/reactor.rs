@@ -47,7 +47,8 @@ impl RuleReactor {
     /// Evaluates the events of a batch that `txn` just stored (`inserted`: never duplicates), before the
     /// transaction commits. Only events with a user and of a type some rule names start an evaluation
     /// (which then covers every stored event of that user since the rule cursor); a batch without any
-    /// costs no query beyond reading the rules' revision, and a batch without any user not even that.
+    /// costs no query beyond reading the rules' revision, and a batch without any user, or that stored
+    /// nothing new, not even that.
     #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
     pub async fn react(
         &self,
@@ -56,7 +57,8 @@ impl RuleReactor {
         batch: &[NewEvent],
         inserted: &[InsertedEvent],
     ) -> Result<(), StoreError> {
-        if !batch.iter().any(|event| event.user_id.is_some()) {
+        // Only events this unit stored can notify: a redelivered batch (all duplicates) costs nothing.
+        if inserted.is_empty() || !batch.iter().any(|event| event.user_id.is_some()) {
             return Ok(());
         }
         let rules = self.book.rules_for(txn).await?;

@@ -1,6 +1,6 @@
 //! The rules' wire types.
 
-use crate::api::params::{Documentation, Documented, has_nul};
+use crate::api::params::{Documentation, Documented, storable_object};
 use chrono::{DateTime, Utc};
 use eye_store::StoredRule;
 use poem_openapi::Object;
@@ -23,12 +23,7 @@ impl Documentation for RuleObject {
     }
 
     fn check(value: &Value) -> Result<(), String> {
-        match value {
-            // PostgreSQL's jsonb cannot hold a NUL character: refused here, not failed in the store.
-            _ if has_nul(value) => Err("must not contain NUL characters (\\u0000)".to_owned()),
-            Value::Object(_) => Ok(()),
-            _ => Err("must be a JSON object".to_owned()),
-        }
+        storable_object(value)
     }
 }
 
@@ -135,5 +130,18 @@ impl RuleDetail {
                 })
                 .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_body_is_an_object_without_nul_characters() {
+        assert!(RuleObject::check(&count_rule_example()).is_ok());
+        assert!(RuleObject::check(&json!({"kind": "count", "message": "a\u{0}b"})).is_err());
+        assert!(RuleObject::check(&json!({"k\u{0}": 1})).is_err());
+        assert!(RuleObject::check(&json!(["kind"])).is_err());
     }
 }
