@@ -7,7 +7,7 @@ use sqlx::postgres::{PgPool, PgPoolCopyExt, PgPoolOptions};
 use std::time::{Duration, Instant};
 
 /// The columns a worker writes (everything but the surrogate `id`), in one order for COPY out and in.
-const EVENT_COLUMNS: &str = "event_id, application_id, session_id, category, name, data, timestamp, \
+pub(crate) const EVENT_COLUMNS: &str = "event_id, application_id, session_id, category, name, data, timestamp, \
                              sent_at, received_at, stored_at, user_id, device_id, client_timestamp, \
                              schema_version";
 
@@ -78,7 +78,10 @@ pub async fn copy_limit(pool: &PgPool) -> anyhow::Result<CopyResult> {
 }
 
 /// The output of a `COPY .. TO STDOUT`, regrouped into ~1 MiB chunks (as a streaming client would send).
-async fn collect_copy_out(pool: &PgPool, statement: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+pub(crate) async fn collect_copy_out(
+    pool: &PgPool,
+    statement: &str,
+) -> anyhow::Result<Vec<Vec<u8>>> {
     use futures::StreamExt;
     const CHUNK: usize = 1 << 20;
     let mut stream = pool.copy_out_raw(statement).await?;

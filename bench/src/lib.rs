@@ -10,4 +10,5 @@ pub mod queries;
 pub mod report;
 pub mod run;
 pub mod stats;
+pub mod storage;
 pub mod workload;

@@ -12,7 +12,37 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-/// The analysts' queries of issue 5.
+/// What counts are grouped by (`group_by` of `GET /v1/stats/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grouping {
+    /// Per category.
+    Category,
+    /// Per event name.
+    Name,
+    /// Per application.
+    Application,
+}
+
+impl Grouping {
+    fn word(self) -> &'static str {
+        match self {
+            Self::Category => "category",
+            Self::Name => "name",
+            Self::Application => "application",
+        }
+    }
+
+    /// The events' column, for the SQL equivalent.
+    fn column(self) -> &'static str {
+        match self {
+            Self::Category => "category",
+            Self::Name => "name",
+            Self::Application => "application_id::text",
+        }
+    }
+}
+
+/// The analysts' queries of issues 5 and 14.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Query {
     /// A session's events, in order.
@@ -21,17 +51,24 @@ pub enum Query {
     CategoryHour,
     /// A user's events over one day, first page of 100.
     UserDay,
-    /// One day's event counts per hour and category.
-    CountsPerHour,
+    /// One day's event counts per hour.
+    DayPerHour(Grouping),
+    /// Thirty days' event counts per day.
+    MonthPerDay(Grouping),
 }
 
 impl Query {
     /// Every query, in report order.
-    pub const ALL: [Query; 4] = [
+    pub const ALL: [Query; 9] = [
         Self::SessionEvents,
         Self::CategoryHour,
         Self::UserDay,
-        Self::CountsPerHour,
+        Self::DayPerHour(Grouping::Category),
+        Self::DayPerHour(Grouping::Name),
+        Self::DayPerHour(Grouping::Application),
+        Self::MonthPerDay(Grouping::Category),
+        Self::MonthPerDay(Grouping::Name),
+        Self::MonthPerDay(Grouping::Application),
     ];
 
     /// The key in the result JSON.
@@ -40,13 +77,43 @@ impl Query {
             Self::SessionEvents => "session_events",
             Self::CategoryHour => "category_hour_first_page",
             Self::UserDay => "user_day_first_page",
-            Self::CountsPerHour => "day_counts_per_hour_by_category",
+            Self::DayPerHour(Grouping::Category) => "day_counts_per_hour_by_category",
+            Self::DayPerHour(Grouping::Name) => "day_counts_per_hour_by_name",
+            Self::DayPerHour(Grouping::Application) => "day_counts_per_hour_by_application",
+            Self::MonthPerDay(Grouping::Category) => "month_counts_per_day_by_category",
+            Self::MonthPerDay(Grouping::Name) => "month_counts_per_day_by_name",
+            Self::MonthPerDay(Grouping::Application) => "month_counts_per_day_by_application",
+        }
+    }
+
+    /// The p95 target of issue 14, in milliseconds: 20 for thirty days of counts, 5 for the rest.
+    pub fn target_p95_ms(self) -> f64 {
+        match self {
+            Self::MonthPerDay(_) => 20.0,
+            _ => 5.0,
         }
     }
 
     /// The equivalent SQL: `$1` application, then the key (session, category or user) and the time range
     /// where the query has them.
-    fn sql(self) -> &'static str {
+    fn sql(self) -> String {
+        match self {
+            Self::DayPerHour(grouping) | Self::MonthPerDay(grouping) => {
+                let unit = match self {
+                    Self::DayPerHour(_) => "hour",
+                    _ => "day",
+                };
+                format!(
+                    "SELECT date_trunc('{unit}', timestamp) AS bucket, {} AS grp, count(*) FROM events \
+                     WHERE application_id = $1 AND timestamp >= $2 AND timestamp < $3 GROUP BY 1, 2 ORDER BY 1, 2",
+                    grouping.column()
+                )
+            }
+            _ => self.listing_sql().to_owned(),
+        }
+    }
+
+    fn listing_sql(self) -> &'static str {
         match self {
             Self::SessionEvents => concat!(
                 "SELECT event_id, application_id, session_id, category, name, data, timestamp, received_at, user_id, device_id",
@@ -62,10 +129,7 @@ impl Query {
                 " FROM events WHERE application_id = $1 AND user_id = $2 AND timestamp >= $3 AND timestamp < $4",
                 " ORDER BY timestamp, id LIMIT 100"
             ),
-            Self::CountsPerHour => concat!(
-                "SELECT date_trunc('hour', timestamp) AS bucket, category, count(*) FROM events",
-                " WHERE application_id = $1 AND timestamp >= $2 AND timestamp < $3 GROUP BY 1, 2 ORDER BY 1, 2"
-            ),
+            Self::DayPerHour(_) | Self::MonthPerDay(_) => "",
         }
     }
 }
@@ -99,7 +163,13 @@ pub fn params(query: Query, spec: &Spec) -> Params {
             hour + ChronoDuration::hours(1),
         ),
         Query::UserDay => (spec.user_id.clone(), day, day + ChronoDuration::days(1)),
-        Query::CountsPerHour => (spec.category.to_owned(), day, day + ChronoDuration::days(1)),
+        Query::DayPerHour(_) => (String::new(), day, day + ChronoDuration::days(1)),
+        // The thirty days that end with the event's day.
+        Query::MonthPerDay(_) => (
+            String::new(),
+            day - ChronoDuration::days(29),
+            day + ChronoDuration::days(1),
+        ),
     };
     Params { key, from, to }
 }
@@ -181,7 +251,9 @@ impl Executor {
                     Query::CategoryHour | Query::UserDay => {
                         sql.bind(&params.key).bind(params.from).bind(params.to)
                     }
-                    Query::CountsPerHour => sql.bind(params.from).bind(params.to),
+                    Query::DayPerHour(_) | Query::MonthPerDay(_) => {
+                        sql.bind(params.from).bind(params.to)
+                    }
                 };
                 Ok(bound.fetch_all(pool).await?.len() as u64)
             }
@@ -221,9 +293,14 @@ pub fn http_url(base: &str, application: Uuid, query: Query, p: &Params) -> Stri
         Query::UserDay => format!(
             "{base}/v1/events?application_id={application}&user_id={key}&from={from}&to={to}&limit=100"
         ),
-        Query::CountsPerHour => {
-            format!("{base}/v1/stats/events?group_by=category&interval=hour&from={from}&to={to}")
-        }
+        Query::DayPerHour(grouping) => format!(
+            "{base}/v1/stats/events?group_by={}&interval=hour&from={from}&to={to}",
+            grouping.word()
+        ),
+        Query::MonthPerDay(grouping) => format!(
+            "{base}/v1/stats/events?group_by={}&interval=day&from={from}&to={to}",
+            grouping.word()
+        ),
     }
 }
 
@@ -287,7 +364,26 @@ mod tests {
     fn every_query_is_scoped_to_the_application_and_pages_where_it_lists() {
         for query in Query::ALL {
             assert!(query.sql().contains("application_id = $1"), "{query:?}");
+            let url = http_url(
+                "http://h",
+                Uuid::nil(),
+                query,
+                &params(query, &workload::spec(0)),
+            );
+            let ranged = query != Query::SessionEvents;
+            assert_eq!(url.contains("&from="), ranged, "{url}");
         }
+        let month = params(Query::MonthPerDay(Grouping::Name), &workload::spec(100_000));
+        assert_eq!(month.to - month.from, ChronoDuration::days(30));
+        assert!(
+            http_url(
+                "http://h",
+                Uuid::nil(),
+                Query::MonthPerDay(Grouping::Name),
+                &month
+            )
+            .contains("group_by=name&interval=day")
+        );
         assert!(Query::CategoryHour.sql().ends_with("LIMIT 100"));
         assert!(Query::UserDay.sql().ends_with("LIMIT 100"));
     }

@@ -8,6 +8,7 @@ use crate::progress::{Progress, note};
 use crate::queries::{self, Executor};
 use crate::report::{self, Machine, Phase, Phases, Report, Settings};
 use crate::stats::ratio;
+use crate::storage;
 use anyhow::Context;
 use sqlx::PgPool;
 use std::time::Duration;
@@ -101,6 +102,10 @@ impl Bench {
             "  COPY {} rows in {:.1}s: {:.0} rows/s",
             copy.rows, copy.elapsed_s, copy.rows_per_s
         ));
+        note(
+            "  what each index of events adds to a row: COPY into a bare copy, then one index at a time",
+        );
+        let index_costs = storage::index_costs(&self.pool).await?;
         let missing = s
             .query_events
             .saturating_sub(db::count_events(&self.pool).await?);
@@ -115,6 +120,11 @@ impl Bench {
         note(&format!(
             "4/6 queries (after VACUUM ANALYZE, {:.1}s)",
             vacuum.as_secs_f64()
+        ));
+        let disk = storage::disk_use(&self.pool).await?;
+        note(&format!(
+            "  {} events: {:.0} bytes per event on disk (table and indexes)",
+            disk.events, disk.bytes_per_event
         ));
         let queries = self.queries().await?;
         note(&format!(
@@ -141,7 +151,9 @@ impl Bench {
         Ok(Phases {
             e2e,
             copy,
+            index_costs,
             fill,
+            disk,
             queries,
             accept_batch,
             accept_single,

@@ -17,6 +17,7 @@ mod m20261130_000011_rule_checkpoints;
 mod m20261130_000012_rules;
 mod m20261130_000013_notification_pages;
 mod m20261130_000015_erasures;
+mod m20261130_000016_event_counts;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_rules::Migration),
             Box::new(m20261130_000013_notification_pages::Migration),
             Box::new(m20261130_000015_erasures::Migration),
+            Box::new(m20261130_000016_event_counts::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::IngestErrorRecord;
 use crate::entities::{events, sessions};
+use crate::event_counts::CountChanges;
 use crate::ingest_errors::insert_ingest_errors;
 use crate::lifecycle::withhold_erased;
 use crate::{Store, StoreError};
@@ -108,10 +109,14 @@ impl SessionDelta {
     }
 }
 
-/// One job's unit of work: its new events, their sessions, the refused events and the notification rules'
-/// outcomes commit together or not at all, so a crash or a redelivery can never separate them.
+/// One job's unit of work: its new events, their sessions and hourly counts, the refused events and the
+/// notification rules' outcomes commit together or not at all, so a crash or a redelivery can never
+/// separate them.
 pub struct IngestTxn {
     pub(crate) txn: DatabaseTransaction,
+    /// Written just before the commit: the current hour's count rows are the ones every concurrent job
+    /// writes, and their locks are held from that write to the commit.
+    counts: CountChanges,
 }
 
 impl Store {
@@ -119,22 +124,27 @@ impl Store {
     pub async fn begin_ingest(&self) -> Result<IngestTxn, StoreError> {
         Ok(IngestTxn {
             txn: self.db.begin().await?,
+            counts: CountChanges::default(),
         })
     }
 }
 
 impl IngestTxn {
-    /// Stores the events that are new and folds them into their sessions, and records the refused ones:
-    /// a retried batch stores nothing twice and counts nothing twice.
+    /// Stores the events that are new and folds them into their sessions and hourly counts, and records the
+    /// refused ones: a retried batch stores nothing twice and counts nothing twice.
     #[tracing::instrument(skip_all, fields(application = %batch.application_id, events = batch.events.len()), err)]
-    pub async fn insert_batch(&self, batch: StoredBatch<'_>) -> Result<InsertOutcome, StoreError> {
-        let mut deltas = BTreeMap::new();
+    pub async fn insert_batch(
+        &mut self,
+        batch: StoredBatch<'_>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut folded = Folded::default();
         let mut inserted = Vec::new();
         let events = withhold_erased(&self.txn, &batch).await?;
         for chunk in events.kept.chunks(ROWS_PER_STATEMENT) {
-            inserted.extend(insert_chunk(&self.txn, &batch, chunk, &mut deltas).await?);
+            inserted.extend(insert_chunk(&self.txn, &batch, chunk, &mut folded).await?);
         }
-        upsert_sessions(&self.txn, batch.application_id, &deltas).await?;
+        upsert_sessions(&self.txn, batch.application_id, &folded.sessions).await?;
+        self.counts.merge(folded.counts);
         insert_ingest_errors(&self.txn, batch.refused).await?;
         let duplicates = (events.kept.len() - inserted.len()) as u64;
         Ok(InsertOutcome {
@@ -144,18 +154,26 @@ impl IngestTxn {
         })
     }
 
-    /// Makes everything done in this unit of work durable.
+    /// Adds the stored events to the hourly counts and makes everything done in this unit of work durable.
     pub async fn commit(self) -> Result<(), StoreError> {
+        self.counts.apply(&self.txn).await?;
         self.txn.commit().await?;
         Ok(())
     }
+}
+
+/// What the stored events change in their sessions and in the hourly counts.
+#[derive(Default)]
+struct Folded {
+    sessions: BTreeMap<String, SessionDelta>,
+    counts: CountChanges,
 }
 
 async fn insert_chunk(
     txn: &DatabaseTransaction,
     batch: &StoredBatch<'_>,
     chunk: &[EventRecord<'_>],
-    deltas: &mut BTreeMap<String, SessionDelta>,
+    folded: &mut Folded,
 ) -> Result<Vec<InsertedEvent>, StoreError> {
     let stored_at = Utc::now();
     let rows = match txn.get_database_backend() {
@@ -168,7 +186,7 @@ async fn insert_chunk(
                 .await?
         }
     };
-    // Only rows actually inserted come back, so duplicates never reach the session counts.
+    // Only rows actually inserted come back, so duplicates never reach the sessions nor the counts.
     let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
         let at: DateTime<Utc> = row.try_get("", "timestamp")?;
@@ -180,10 +198,18 @@ async fn insert_chunk(
             },
         });
         let session: String = row.try_get("", "session_id")?;
-        deltas
+        folded
+            .sessions
             .entry(session)
             .and_modify(|d: &mut SessionDelta| d.add(at))
             .or_insert_with(|| SessionDelta::new(at));
+        folded.counts.add(
+            batch.application_id.as_uuid(),
+            at,
+            row.try_get("", "category")?,
+            row.try_get("", "name")?,
+            1,
+        );
     }
     Ok(inserted)
 }
@@ -199,7 +225,7 @@ FROM json_to_recordset($4::json) AS e(event_id uuid, session_id text, category t
     "timestamp" timestamptz, sent_at timestamptz, user_id text, device_id text, client_timestamp timestamptz,
     schema_version integer)
 ON CONFLICT (application_id, event_id) DO NOTHING
-RETURNING id, event_id, session_id, "timestamp""#;
+RETURNING id, event_id, session_id, "timestamp", category, name"#;
 
 /// One row of [`RECORDSET_INSERT`]'s JSON parameter; the field names are its column names.
 #[derive(Serialize)]
@@ -313,7 +339,14 @@ fn values_insert(
                 .do_nothing()
                 .to_owned(),
         )
-        .returning(Query::returning().columns([C::Id, C::EventId, C::SessionId, C::Timestamp]));
+        .returning(Query::returning().columns([
+            C::Id,
+            C::EventId,
+            C::SessionId,
+            C::Timestamp,
+            C::Category,
+            C::Name,
+        ]));
     Ok(insert.to_owned())
 }
 

@@ -6,6 +6,7 @@ mod applications;
 mod dead_jobs;
 mod entities;
 mod error;
+mod event_counts;
 mod event_types;
 mod events;
 mod ingest_errors;
@@ -19,6 +20,7 @@ mod rule_history;
 mod rule_lock;
 mod rule_state;
 mod rules;
+mod sql;
 
 pub use applications::{Application, CreatedApplication};
 pub use dead_jobs::{

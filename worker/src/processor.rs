@@ -218,7 +218,7 @@ impl Processor {
         sent: &[NewEvent],
         stored: StoredBatch<'_>,
     ) -> Result<InsertOutcome, UnitError> {
-        let txn = self
+        let mut txn = self
             .store
             .begin_ingest()
             .await

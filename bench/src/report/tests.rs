@@ -63,6 +63,29 @@ fn sample_report() -> Report {
             elapsed_s: 10.0,
             rows_per_s: 50_000.0,
         },
+        index_costs: IndexCosts {
+            rows: 500_000,
+            bare_copy_s: 5.0,
+            indexes: BTreeMap::from([(
+                "events_pkey".to_owned(),
+                crate::storage::IndexCost {
+                    copy_s: 5.5,
+                    extra_us_per_row: 1.0,
+                },
+            )]),
+        },
+        disk: DiskUse {
+            events: 1_000_000,
+            table_bytes: 300_000_000,
+            index_bytes: BTreeMap::from([("events_pkey".to_owned(), 22_000_000)]),
+            bytes_per_event: 322.0,
+            per_event: BTreeMap::from([
+                ("table".to_owned(), 300.0),
+                ("events_pkey".to_owned(), 22.0),
+            ]),
+            event_counts_bytes: 100_000,
+            sessions_bytes: 1_000_000,
+        },
         accept_batch: phase(load(31_000.0, 9.0)),
         accept_single: phase(load(4_000.0, 30.0)),
         fill: phase(e2e(10_000.0)),
@@ -98,7 +121,7 @@ fn sample_report() -> Report {
 #[test]
 fn the_json_report_has_every_phase_under_a_stable_key() {
     let json = serde_json::to_value(sample_report()).expect("serialises");
-    assert_eq!(json["schema"], "eye-bench/1");
+    assert_eq!(json["schema"], "eye-bench/2");
     for key in [
         "e2e",
         "copy",
@@ -106,6 +129,8 @@ fn the_json_report_has_every_phase_under_a_stable_key() {
         "accept_single",
         "fill",
         "queries",
+        "index_costs",
+        "disk",
     ] {
         assert!(json["phases"][key].is_object(), "phases.{key}");
     }
@@ -122,6 +147,11 @@ fn the_json_report_has_every_phase_under_a_stable_key() {
         2.0
     );
     assert_eq!(json["peak_rss_mib"]["api"], 60.0);
+    assert_eq!(json["phases"]["disk"]["per_event"]["events_pkey"], 22.0);
+    assert_eq!(
+        json["phases"]["index_costs"]["indexes"]["events_pkey"]["extra_us_per_row"],
+        1.0
+    );
     assert_eq!(json["e2e_to_copy"], 0.4);
     assert_eq!(
         json["machine"]["load_before"].as_array().map(Vec::len),
@@ -143,7 +173,12 @@ fn each_target_is_met_or_missed_by_the_measured_value() {
     assert!(!met["e2e_to_copy_ratio"]);
     assert!(met["query_session_events_p95_ms"]);
     assert!(!met["query_user_day_first_page_p95_ms"]);
-    assert!(met["api_peak_rss_mib"]);
+    assert!(!met["api_peak_rss_mib"], "60 MiB is over 50");
+    assert!(!met["worker_peak_rss_mib"], "80 MiB is over 64");
+    assert!(
+        !met["query_month_counts_per_day_by_name_p95_ms"],
+        "a query not measured is not met"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 pub mod api_keys;
 pub mod applications;
 pub mod dead_jobs;
+pub mod event_counts;
 pub mod event_types;
 pub mod events;
 pub mod ingest_errors;

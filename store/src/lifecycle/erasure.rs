@@ -8,8 +8,8 @@
 //! user either finished (its notification is deleted) or finds no state left.
 
 use super::sessions::{Removed, Selection, SessionChanges, adjust_sessions, delete_events};
-use super::sql::Params;
 use crate::entities::applications;
+use crate::sql::Params;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, Failure, Retryability, UserId};
@@ -179,10 +179,11 @@ impl Store {
         selection: &Selection<'_>,
     ) -> Result<(Removed, SessionChanges), StoreError> {
         let txn = self.db.begin().await?;
-        let removed = delete_events(&txn, selection, EVENTS_PER_STEP).await?;
-        let sessions = adjust_sessions(&txn, &removed).await?;
+        let deleted = delete_events(&txn, selection, EVENTS_PER_STEP).await?;
+        let sessions = adjust_sessions(&txn, &deleted.sessions).await?;
+        deleted.counts.apply(&txn).await?;
         txn.commit().await?;
-        Ok((removed, sessions))
+        Ok((deleted.sessions, sessions))
     }
 
     /// Deletes the user's rule state, notifications and refused events; answers how many of each.

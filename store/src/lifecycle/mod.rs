@@ -4,7 +4,6 @@
 mod erasure;
 mod retention;
 mod sessions;
-mod sql;
 mod withhold;
 
 pub use erasure::{ErasureReport, ErasureRequest, UserHash};

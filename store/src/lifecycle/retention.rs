@@ -8,7 +8,8 @@
 //! retention, and sessions would still need adjusting row by row.
 
 use super::sessions::{Selection, adjust_sessions, delete_events};
-use super::sql::Params;
+use crate::event_counts::hour_of;
+use crate::sql::Params;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, TransactionTrait};
@@ -50,13 +51,18 @@ impl Store {
                 ..RetentionStep::default()
             });
         }
-        let removed = delete_events(&txn, &Selection::OccurredBefore(cutoff), limit).await?;
-        let sessions = adjust_sessions(&txn, &removed).await?;
+        let deleted = delete_events(&txn, &Selection::OccurredBefore(cutoff), limit).await?;
+        let sessions = adjust_sessions(&txn, &deleted.sessions).await?;
+        deleted.counts.apply(&txn).await?;
+        let events = deleted.events();
+        if events < limit {
+            delete_expired_counts(&txn, cutoff).await?;
+        }
         let refused_events = delete_refused(&txn, cutoff, limit).await?;
         txn.commit().await?;
         Ok(RetentionStep {
             skipped: false,
-            events: removed.values().map(|n| *n as u64).sum(),
+            events,
             sessions_removed: sessions.removed,
             sessions_adjusted: sessions.adjusted,
             refused_events,
@@ -80,6 +86,25 @@ async fn take_sweeper_lock(txn: &DatabaseTransaction) -> Result<bool, StoreError
         .map(|row| row.try_get::<bool>("", "locked"))
         .transpose()?
         .unwrap_or(false))
+}
+
+/// Whole hours before `cutoff` whose events are all gone leave count rows that sum to zero: up to a day
+/// of such hours per step goes. Only once the events are caught up, or a later deletion in those hours
+/// would subtract from rows no longer there.
+async fn delete_expired_counts(
+    txn: &DatabaseTransaction,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut params = Params::new(txn.get_database_backend());
+    let sql = format!(
+        "DELETE FROM event_counts WHERE hour IN (SELECT DISTINCT hour FROM event_counts \
+         WHERE hour < {} ORDER BY hour LIMIT 24)",
+        params.bind(hour_of(cutoff))
+    );
+    Ok(txn
+        .execute_raw(params.statement(&sql))
+        .await?
+        .rows_affected())
 }
 
 async fn delete_refused(

@@ -10,8 +10,9 @@
 //! transaction that reaches the row after us folds its own events into what we wrote. On SQLite there is
 //! one writer at a time.
 
-use super::sql::Params;
 use crate::StoreError;
+use crate::event_counts::CountChanges;
+use crate::sql::Params;
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
@@ -36,6 +37,20 @@ pub(super) enum Selection<'a> {
 /// Events deleted per session.
 pub(super) type Removed = BTreeMap<(Uuid, String), i64>;
 
+/// What one deletion step removed: events per session, and the hourly counts to take them off.
+#[derive(Debug, Default)]
+pub(super) struct Deleted {
+    pub(super) sessions: Removed,
+    pub(super) counts: CountChanges,
+}
+
+impl Deleted {
+    /// Events deleted.
+    pub(super) fn events(&self) -> u64 {
+        self.sessions.values().map(|n| *n as u64).sum()
+    }
+}
+
 /// What adjusting the sessions did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct SessionChanges {
@@ -45,12 +60,13 @@ pub(super) struct SessionChanges {
     pub(super) adjusted: u64,
 }
 
-/// Deletes up to `limit` events of `selection` and answers how many each session lost.
+/// Deletes up to `limit` events of `selection` and answers how many each session and each hourly count
+/// lost.
 pub(super) async fn delete_events(
     txn: &DatabaseTransaction,
     selection: &Selection<'_>,
     limit: u64,
-) -> Result<Removed, StoreError> {
+) -> Result<Deleted, StoreError> {
     let mut params = Params::new(txn.get_database_backend());
     let chosen = match selection {
         Selection::OccurredBefore(cutoff) => format!(
@@ -66,18 +82,25 @@ pub(super) async fn delete_events(
             params.bind(*user_id)
         ),
     };
-    let sql =
-        format!("DELETE FROM events WHERE id IN ({chosen}) RETURNING application_id, session_id");
+    let sql = format!(
+        "DELETE FROM events WHERE id IN ({chosen}) \
+         RETURNING application_id, session_id, \"timestamp\", category, name"
+    );
     let rows = txn.query_all_raw(params.statement(&sql)).await?;
-    let mut removed = Removed::new();
+    let mut deleted = Deleted::default();
     for row in rows {
-        let key = (
-            row.try_get::<Uuid>("", "application_id")?,
-            row.try_get::<String>("", "session_id")?,
+        let application = row.try_get::<Uuid>("", "application_id")?;
+        let session = row.try_get::<String>("", "session_id")?;
+        *deleted.sessions.entry((application, session)).or_default() += 1;
+        deleted.counts.add(
+            application,
+            row.try_get("", "timestamp")?,
+            row.try_get("", "category")?,
+            row.try_get("", "name")?,
+            -1,
         );
-        *removed.entry(key).or_default() += 1;
     }
-    Ok(removed)
+    Ok(deleted)
 }
 
 /// Brings the sessions of `removed` in line with the events that remain.

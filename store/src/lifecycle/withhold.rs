@@ -9,7 +9,7 @@
 //! would keep the very data the erasure removed.
 
 use super::erasure::UserHash;
-use super::sql::Params;
+use crate::sql::Params;
 use crate::{EventRecord, StoreError, StoredBatch};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};

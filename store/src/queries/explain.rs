@@ -1,7 +1,7 @@
 //! The plans of the query endpoints' SQL, so tests (and operators) can check that indexes serve them.
 
 use super::{
-    EventFilter, StatsFilter, events::select_events, scope_condition, stats::counts_query,
+    EventFilter, StatsFilter, events::select_events, scope_condition, stats::count_queries,
 };
 use crate::entities::events;
 use crate::{Store, StoreError};
@@ -18,13 +18,15 @@ impl Store {
         self.explain(statement).await
     }
 
-    /// The database's plan for [`Store::event_counts`] with this filter.
+    /// The database's plans for [`Store::event_counts`] with this filter: one per statement it runs
+    /// (whole hours from the hourly counts, the ends of the range from the events).
     pub async fn explain_counts(&self, filter: &StatsFilter) -> Result<Vec<String>, StoreError> {
-        let scope = scope_condition(&filter.scope, events::Column::ApplicationId)
-            .unwrap_or_else(Condition::all);
-        let select = counts_query(filter, scope, self.is_postgres());
-        self.explain(self.db.get_database_backend().build(&select))
-            .await
+        let mut plans = Vec::new();
+        for select in count_queries(filter, self.is_postgres()) {
+            let statement = self.db.get_database_backend().build(&select);
+            plans.extend(self.explain(statement).await?);
+        }
+        Ok(plans)
     }
 
     async fn explain(&self, statement: Statement) -> Result<Vec<String>, StoreError> {

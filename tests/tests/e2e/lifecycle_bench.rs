@@ -76,7 +76,7 @@ async fn ingest_until(
         let records: Vec<EventRecord<'_>> =
             batch.events.iter().map(EventRecord::unvalidated).collect();
         let started = Instant::now();
-        let txn = store.begin_ingest().await?;
+        let mut txn = store.begin_ingest().await?;
         txn.insert_batch(StoredBatch {
             application_id: application,
             received_at: batch.received_at,

@@ -6,6 +6,7 @@ use crate::support::{Backend, Isolation, TestApp};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use eye_server::Role;
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -48,6 +49,25 @@ async fn retention_removes_old_data(backend: Backend) -> anyhow::Result<()> {
     let mut isolation = Isolation::new(backend).await?;
     isolation.config.retention = Some(RETENTION);
     let app = TestApp::start_with(isolation, Role::All).await?;
+    // The count row an hour leaves once its events are gone, from long ago: the sweeper removes it.
+    let db = app.store.connection();
+    let backend = db.get_database_backend();
+    let emptied_hour = match backend {
+        DbBackend::Postgres => "$1, $2",
+        _ => "?, ?",
+    };
+    let emptied_hour = format!(
+        "INSERT INTO event_counts (hour, application_id, category, name, slot, events) \
+         VALUES ({emptied_hour}, 'emptied', 'hour', 0, 0)"
+    );
+    let long_ago = DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")?.to_utc();
+    let application = Uuid::parse_str(&app.application_id)?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        emptied_hour,
+        [long_ago.into(), application.into()],
+    ))
+    .await?;
     let (now, ids) = (Utc::now(), [(); 5].map(|_| Uuid::now_v7()));
     let soon_old = now - TimeDelta::seconds(1);
     // Within the allowed clock skew, so it is kept for the whole test.
@@ -79,6 +99,14 @@ async fn retention_removes_old_data(backend: Backend) -> anyhow::Result<()> {
     app.wait_for_count("SELECT COUNT(*) FROM ingest_errors", 0)
         .await?;
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await?, 1);
+    let counted = "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM event_counts";
+    assert_eq!(
+        app.count(counted).await?,
+        1,
+        "the hourly counts lose what retention deletes"
+    );
+    let emptied = "SELECT COUNT(*) FROM event_counts WHERE category = 'emptied'";
+    assert_eq!(app.count(emptied).await?, 0, "expired hours' rows go");
     let adjusted = "SELECT COUNT(*) FROM sessions WHERE session_id = 'mixed' AND event_count = 1 \
                     AND first_seen = last_seen";
     assert_eq!(

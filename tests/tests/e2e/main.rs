@@ -9,6 +9,7 @@ mod dashboard;
 mod db_outage;
 mod dead_jobs;
 mod durability;
+mod event_counts;
 mod exactly_once;
 mod ingest;
 mod lifecycle_bench;

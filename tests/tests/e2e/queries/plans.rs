@@ -130,5 +130,24 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
         plan.iter().all(|line| !line.contains("Seq Scan on events")),
         "counts: {plan:?}"
     );
+    // Whole hours come from the hourly counts, never from the events.
+    let month = StatsFilter {
+        interval: Interval::Day,
+        range: TimeRange {
+            from: day.from,
+            to: day.from.map(|from| from + chrono::Duration::days(30)),
+        },
+        ..stats
+    };
+    let plan = app.store.explain_counts(&month).await?;
+    eprintln!("-- counts per day over 30 days\n{}", plan.join("\n"));
+    assert!(
+        plan.iter().all(|line| !line.contains("on events")),
+        "30 days: {plan:?}"
+    );
+    assert!(
+        plan.iter().any(|line| line.contains("event_counts")),
+        "30 days: {plan:?}"
+    );
     app.stop().await
 }

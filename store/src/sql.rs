@@ -3,13 +3,13 @@
 use sea_orm::{DbBackend, Statement, Value};
 
 /// The bound values of one statement and their placeholders (`$n` on PostgreSQL, `?` on SQLite).
-pub(super) struct Params {
+pub(crate) struct Params {
     backend: DbBackend,
     values: Vec<Value>,
 }
 
 impl Params {
-    pub(super) fn new(backend: DbBackend) -> Self {
+    pub(crate) fn new(backend: DbBackend) -> Self {
         Self {
             backend,
             values: Vec::new(),
@@ -18,7 +18,7 @@ impl Params {
 
     /// Binds `value` and answers its placeholder. Bind in the order the placeholders appear in the
     /// statement: SQLite's `?` are positional.
-    pub(super) fn bind(&mut self, value: impl Into<Value>) -> String {
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> String {
         self.values.push(value.into());
         match self.backend {
             DbBackend::Postgres => format!("${}", self.values.len()),
@@ -27,13 +27,13 @@ impl Params {
     }
 
     /// `(p, p, …)` over `values`, for `IN` lists.
-    pub(super) fn list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
+    pub(crate) fn list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> String {
         let marks: Vec<String> = values.into_iter().map(|v| self.bind(v)).collect();
         format!("({})", marks.join(", "))
     }
 
     /// The statement `sql` with these values.
-    pub(super) fn statement(self, sql: &str) -> Statement {
+    pub(crate) fn statement(self, sql: &str) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
     }
 }
