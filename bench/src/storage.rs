@@ -130,7 +130,7 @@ async fn timed_copy(
     sqlx::query("DROP TABLE IF EXISTS events_copy")
         .execute(pool)
         .await?;
-    sqlx::query("CREATE TABLE events_copy (LIKE events INCLUDING DEFAULTS)")
+    sqlx::query("CREATE TABLE events_copy (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY)")
         .execute(pool)
         .await?;
     if let Some((name, definition)) = index {

@@ -18,6 +18,7 @@ mod m20261130_000012_rules;
 mod m20261130_000013_notification_pages;
 mod m20261130_000015_erasures;
 mod m20261130_000016_event_counts;
+mod m20261130_000017_lean_event_indexes;
 
 /// Applies the migrations in order.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000013_notification_pages::Migration),
             Box::new(m20261130_000015_erasures::Migration),
             Box::new(m20261130_000016_event_counts::Migration),
+            Box::new(m20261130_000017_lean_event_indexes::Migration),
         ]
     }
 }

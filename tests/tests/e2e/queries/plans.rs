@@ -4,7 +4,7 @@
 
 use crate::support::{Backend, TestApp};
 use chrono::{DateTime, TimeZone, Utc};
-use eye_domain::{Category, SessionId, UserId};
+use eye_domain::{Category, EventName, SessionId, UserId};
 use eye_store::ReadScope;
 use eye_store::queries::{EventFilter, EventOrder, GroupBy, Interval, StatsFilter, TimeRange};
 use reqwest::StatusCode;
@@ -83,6 +83,14 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
             "category over one hour",
             EventFilter {
                 category: Some(Category::parse("cat3")?),
+                ..filter(ReadScope::All, hour)
+            },
+        ),
+        (
+            "category and name over one hour",
+            EventFilter {
+                category: Some(Category::parse("cat3")?),
+                name: Some(EventName::parse("name3")?),
                 ..filter(ReadScope::All, hour)
             },
         ),
