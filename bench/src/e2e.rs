@@ -45,11 +45,11 @@ pub enum Counter {
     /// `SELECT count(*) FROM events`: exact, but a scan of the table (~170 ms at 1,000,000 rows) on the
     /// database under test, every poll.
     Sql(PgPool),
-    /// The worker's `eye_events_stored_total` (counted after each commit): polls cost the database
-    /// nothing. The end is still confirmed with one `count(*)`.
+    /// The workers' `eye_events_stored_total` (counted after each commit), summed over every worker
+    /// process: polls cost the database nothing. The end is still confirmed with one `count(*)`.
     WorkerMetrics {
-        /// The worker's `/metrics` URL.
-        url: String,
+        /// Each worker's `/metrics` URL.
+        urls: Vec<String>,
         /// Shared client.
         client: reqwest::Client,
         /// For the confirming count.
@@ -61,15 +61,10 @@ impl Counter {
     async fn read(&self) -> anyhow::Result<u64> {
         match self {
             Self::Sql(pool) => db::count_events(pool).await,
-            Self::WorkerMetrics { url, client, .. } => {
-                let text = client
-                    .get(url)
-                    .send()
-                    .await?
-                    .error_for_status()?
-                    .text()
-                    .await?;
-                stored_total(&text).with_context(|| format!("no eye_events_stored_total at {url}"))
+            Self::WorkerMetrics { urls, client, .. } => {
+                let reads = urls.iter().map(|url| exposition(client, url));
+                let expositions = futures::future::try_join_all(reads).await?;
+                stored_sum(urls.iter().map(String::as_str).zip(&expositions))
             }
         }
     }
@@ -79,6 +74,28 @@ impl Counter {
             Self::Sql(pool) | Self::WorkerMetrics { pool, .. } => pool,
         }
     }
+}
+
+/// One worker's `/metrics` text.
+async fn exposition(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let response = client.get(url).send().await?.error_for_status()?;
+    response
+        .text()
+        .await
+        .with_context(|| format!("cannot read {url}"))
+}
+
+/// Events stored by every worker: the sum of each one's `eye_events_stored_total`, given as (URL,
+/// exposition) pairs. A worker without the counter is an error (naming its URL), not a zero: a sum that
+/// silently left one out would never reach the goal, or reach it early after a restart.
+pub fn stored_sum<'a, S: AsRef<str> + 'a>(
+    expositions: impl IntoIterator<Item = (&'a str, &'a S)>,
+) -> anyhow::Result<u64> {
+    expositions.into_iter().try_fold(0, |sum, (url, text)| {
+        let stored = stored_total(text.as_ref())
+            .with_context(|| format!("no eye_events_stored_total at {url}"))?;
+        Ok(sum + stored)
+    })
 }
 
 /// `eye_events_stored_total` from a Prometheus text exposition.
@@ -227,5 +244,32 @@ mod tests {
                     eye_events_stored_total 123456\neye_events_duplicate_total 7\n";
         assert_eq!(stored_total(text), Some(123_456));
         assert_eq!(stored_total("eye_events_duplicate_total 7\n"), None);
+    }
+
+    #[test]
+    fn the_stored_count_is_the_sum_over_every_worker() {
+        let texts = [
+            "eye_events_stored_total 100\n".to_owned(),
+            "eye_events_duplicate_total 1\neye_events_stored_total 250\n".to_owned(),
+            "eye_events_stored_total 0\n".to_owned(),
+        ];
+        let urls = [
+            "http://w1/metrics",
+            "http://w2/metrics",
+            "http://w3/metrics",
+        ];
+        assert_eq!(stored_sum(urls.into_iter().zip(&texts)).expect("sum"), 350);
+        assert_eq!(
+            stored_sum(urls[..1].iter().copied().zip(&texts)).expect("one"),
+            100
+        );
+    }
+
+    #[test]
+    fn a_worker_without_the_counter_fails_the_sum_and_is_named() {
+        let texts = ["eye_events_stored_total 100\n", "up 1\n"];
+        let urls = ["http://w1/metrics", "http://w2/metrics"];
+        let error = stored_sum(urls.into_iter().zip(&texts)).expect_err("missing");
+        assert!(error.to_string().contains("http://w2/metrics"), "{error}");
     }
 }

@@ -12,17 +12,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
-/// The service under test, as an ingest client sees it.
+/// The service under test, as an ingest client sees it: one or more API processes behind the same key.
 #[derive(Clone)]
 pub struct Target {
+    client: reqwest::Client,
+    bases: Arc<[String]>,
+    key: String,
+}
+
+/// One connection's view of the target: the API base URL it sends to.
+#[derive(Clone)]
+struct Endpoint {
     client: reqwest::Client,
     base: String,
     key: String,
 }
 
 impl Target {
-    /// One shared client (keep-alive pool sized to `connections`) for `base` with an ingest key.
-    pub fn new(base: &str, key: &str, connections: usize) -> anyhow::Result<Self> {
+    /// One shared client (keep-alive pool sized to `connections` per API) for the API base URLs `bases`
+    /// (see [`parse_urls`]) with an ingest key.
+    pub fn new(bases: &[String], key: &str, connections: usize) -> anyhow::Result<Self> {
+        anyhow::ensure!(!bases.is_empty(), "no API base URL to send to");
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(connections)
             .timeout(Duration::from_secs(30))
@@ -30,10 +40,53 @@ impl Target {
             .context("cannot build the HTTP client")?;
         Ok(Self {
             client,
-            base: base.trim_end_matches('/').to_owned(),
+            bases: bases
+                .iter()
+                .map(|b| b.trim_end_matches('/').to_owned())
+                .collect(),
             key: key.to_owned(),
         })
     }
+
+    /// The API base URLs, in the order connections are spread over them.
+    pub fn bases(&self) -> &[String] {
+        &self.bases
+    }
+
+    fn endpoint(&self, connection: usize) -> Endpoint {
+        Endpoint {
+            client: self.client.clone(),
+            base: self.bases[base_index(connection, self.bases.len())].clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// Which of `bases` API processes connection number `connection` sends to: round-robin, so each gets
+/// `connections / bases` connections and the first `connections % bases` one more.
+pub fn base_index(connection: usize, bases: usize) -> usize {
+    connection % bases.max(1)
+}
+
+/// API base URLs from the command line or `EYE_BENCH_URL`: each value may hold several, comma-separated
+/// (`--url a,b` or `--url a --url b`); blanks are skipped, trailing slashes dropped, duplicates refused (two
+/// connections' worth of load on one process would skew the spread silently).
+pub fn parse_urls<S: AsRef<str>>(values: &[S]) -> anyhow::Result<Vec<String>> {
+    let mut urls: Vec<String> = Vec::new();
+    for url in values.iter().flat_map(|v| v.as_ref().split(',')) {
+        let url = url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            continue;
+        }
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "{url:?} is not an http(s) URL"
+        );
+        anyhow::ensure!(!urls.iter().any(|u| u == url), "{url} is given twice");
+        urls.push(url.to_owned());
+    }
+    anyhow::ensure!(!urls.is_empty(), "no URL given");
+    Ok(urls)
 }
 
 /// What each request carries.
@@ -118,10 +171,10 @@ pub async fn run(target: &Target, plan: Plan, cursor: &Cursor, progress: &Progre
     let deadline = Instant::now() + plan.duration;
     let started = Instant::now();
     let mut tasks = JoinSet::new();
-    for _ in 0..plan.connections.max(1) {
-        let (target, cursor, progress) = (target.clone(), cursor.clone(), progress.clone());
+    for n in 0..plan.connections.max(1) {
+        let (endpoint, cursor, progress) = (target.endpoint(n), cursor.clone(), progress.clone());
         tasks.spawn(async move {
-            connection(target, plan.shape, cursor, limit, deadline, progress).await
+            connection(endpoint, plan.shape, cursor, limit, deadline, progress).await
         });
     }
     let mut total = TaskTally::default();
@@ -136,7 +189,7 @@ pub async fn run(target: &Target, plan: Plan, cursor: &Cursor, progress: &Progre
 }
 
 async fn connection(
-    target: Target,
+    target: Endpoint,
     shape: Shape,
     cursor: Cursor,
     limit: u64,
@@ -168,7 +221,7 @@ async fn connection(
     tally
 }
 
-async fn send(target: &Target, shape: Shape, first: u64, count: u64) -> reqwest::Result<u16> {
+async fn send(target: &Endpoint, shape: Shape, first: u64, count: u64) -> reqwest::Result<u16> {
     let (path, body) = match shape {
         Shape::Batch(_) => ("/v1/events", workload::batch_body(first, count)),
         Shape::Single => ("/v1/event", workload::spec(first).to_wire()),
@@ -205,5 +258,73 @@ fn summarise(mut total: TaskTally, elapsed: Duration) -> LoadResult {
         events_per_s: rate(total.events, elapsed),
         requests_per_s: rate(total.accepted, elapsed),
         latency: LatencySummary::from_micros(&mut total.latencies_us),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_url_is_a_list_of_one_without_its_trailing_slash() {
+        let urls = parse_urls(&["http://127.0.0.1:18080/"]).expect("valid");
+        assert_eq!(urls, ["http://127.0.0.1:18080"]);
+    }
+
+    #[test]
+    fn urls_may_be_comma_separated_repeated_or_both() {
+        let cases: [&[&str]; 3] = [
+            &["http://a:1, http://b:2,http://c:3"],
+            &["http://a:1", "http://b:2", "http://c:3"],
+            &["http://a:1,", "http://b:2,http://c:3/", ""],
+        ];
+        for values in cases {
+            let urls = parse_urls(values).expect("valid");
+            assert_eq!(
+                urls,
+                ["http://a:1", "http://b:2", "http://c:3"],
+                "{values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_duplicate_or_schemeless_urls_are_refused() {
+        let cases: [&[&str]; 4] = [
+            &[],
+            &[" , "],
+            &["http://a:1,http://a:1/"],
+            &["127.0.0.1:18080"],
+        ];
+        for values in cases {
+            assert!(parse_urls(values).is_err(), "{values:?}");
+        }
+    }
+
+    #[test]
+    fn connections_are_spread_round_robin_over_the_apis() {
+        let per_api = |connections: usize, apis: usize| {
+            let mut counts = vec![0; apis];
+            for n in 0..connections {
+                counts[base_index(n, apis)] += 1;
+            }
+            counts
+        };
+        assert_eq!(per_api(32, 1), [32]);
+        assert_eq!(per_api(32, 2), [16, 16]);
+        assert_eq!(per_api(32, 3), [11, 11, 10]);
+        assert_eq!(per_api(2, 4), [1, 1, 0, 0]);
+        assert_eq!(base_index(5, 0), 0);
+    }
+
+    #[test]
+    fn each_connection_sends_to_its_own_api() {
+        let bases = parse_urls(&["http://a:1,http://b:2"]).expect("valid");
+        let target = Target::new(&bases, "key", 4).expect("client");
+        let sent_to: Vec<String> = (0..4).map(|n| target.endpoint(n).base).collect();
+        assert_eq!(
+            sent_to,
+            ["http://a:1", "http://b:2", "http://a:1", "http://b:2"]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `eye-bench`: measures The Eye (see BENCHMARKS.md; `bench/run.sh` runs the whole thing).
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use eye_bench::load::{self, Cursor, Plan, Shape, Target};
 use eye_bench::procs::Watched;
 use eye_bench::progress::Progress;
@@ -12,6 +12,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
+
+/// Where `bench/run.sh` starts the (first) API.
+const DEFAULT_URL: &str = "http://127.0.0.1:18080";
 
 /// Benchmark harness of The Eye.
 #[derive(Debug, Parser)]
@@ -33,9 +36,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct Service {
-    /// The API's base URL.
-    #[arg(long, env = "EYE_BENCH_URL", default_value = "http://127.0.0.1:18080")]
-    url: String,
+    /// The API's base URL; several API processes: repeat it or separate them with commas (the load is
+    /// spread over them round-robin, queries go to the first).
+    #[arg(long = "url", env = "EYE_BENCH_URL", default_value = DEFAULT_URL, action = ArgAction::Append)]
+    urls: Vec<String>,
     /// The benchmark database.
     #[arg(long, env = "EYE_BENCH_DATABASE_URL")]
     database_url: String,
@@ -57,15 +61,16 @@ struct RunArgs {
     /// Redis (for its command counter).
     #[arg(long, env = "EYE_REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
-    /// pid of `eye api`.
-    #[arg(long)]
-    api_pid: Option<u32>,
-    /// pid of `eye worker`.
-    #[arg(long)]
-    worker_pid: Option<u32>,
-    /// The worker's metrics URL (`EYE_OPS_BIND`); without it, progress is polled with `count(*)`.
-    #[arg(long, env = "EYE_BENCH_WORKER_METRICS")]
-    worker_metrics: Option<String>,
+    /// pid of `eye api` (repeat it or separate with commas for several; their CPU is summed).
+    #[arg(long, value_delimiter = ',')]
+    api_pid: Vec<u32>,
+    /// pid of `eye worker` (repeat it or separate with commas for several; their CPU is summed).
+    #[arg(long, value_delimiter = ',')]
+    worker_pid: Vec<u32>,
+    /// The worker's metrics URL (`EYE_OPS_BIND`); several workers: repeat it or separate with commas (their
+    /// counters are summed). Without it, progress is polled with `count(*)`.
+    #[arg(long = "worker-metrics", env = "EYE_BENCH_WORKER_METRICS", action = ArgAction::Append)]
+    worker_metrics: Vec<String>,
     /// Concurrent connections.
     #[arg(long, default_value_t = 32)]
     connections: usize,
@@ -102,9 +107,9 @@ enum ShapeArg {
 
 #[derive(Debug, Args)]
 struct AcceptArgs {
-    /// The API's base URL.
-    #[arg(long, env = "EYE_BENCH_URL", default_value = "http://127.0.0.1:18080")]
-    url: String,
+    /// The API's base URL; several: repeat it or separate with commas (spread round-robin).
+    #[arg(long = "url", env = "EYE_BENCH_URL", default_value = DEFAULT_URL, action = ArgAction::Append)]
+    urls: Vec<String>,
     /// An ingest key.
     #[arg(long, env = "EYE_BENCH_KEY", hide_env_values = true)]
     key: String,
@@ -145,14 +150,19 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    let worker_metrics = if args.worker_metrics.is_empty() {
+        Vec::new()
+    } else {
+        load::parse_urls(&args.worker_metrics).context("--worker-metrics")?
+    };
     let config = RunConfig {
-        url: args.service.url,
+        urls: load::parse_urls(&args.service.urls).context("--url")?,
         key: args.key,
         admin_token: args.service.admin_token,
         application: args.service.application,
         database_url: args.service.database_url,
         redis_url: args.redis_url,
-        worker_metrics: args.worker_metrics,
+        worker_metrics,
         watched: Watched {
             api: args.api_pid,
             worker: args.worker_pid,
@@ -185,7 +195,8 @@ async fn accept(args: AcceptArgs) -> anyhow::Result<()> {
         ShapeArg::Single => Shape::Single,
         ShapeArg::Segment => Shape::Segment(args.batch_size),
     };
-    let target = Target::new(&args.url, &args.key, args.connections)?;
+    let urls = load::parse_urls(&args.urls).context("--url")?;
+    let target = Target::new(&urls, &args.key, args.connections)?;
     let plan = Plan {
         shape,
         connections: args.connections,
@@ -210,13 +221,15 @@ async fn accept(args: AcceptArgs) -> anyhow::Result<()> {
 
 async fn query(args: QueryArgs) -> anyhow::Result<()> {
     let s = args.service;
+    let urls = load::parse_urls(&s.urls).context("--url")?;
+    let url = urls.into_iter().next().context("--url: no URL")?;
     let client = reqwest::Client::new();
     let exec = if !args.sql
-        && queries::http_available(&client, &s.url, &s.admin_token, s.application).await
+        && queries::http_available(&client, &url, &s.admin_token, s.application).await
     {
         Executor::Http {
             client,
-            base: s.url,
+            base: url,
             token: s.admin_token,
             application: s.application,
         }

@@ -7,12 +7,41 @@ use std::collections::BTreeMap;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 /// The processes whose cost is reported, and how to find them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Watched {
-    /// `eye api`.
-    pub api: Option<u32>,
-    /// `eye worker`.
-    pub worker: Option<u32>,
+    /// Every `eye api` process.
+    pub api: Vec<u32>,
+    /// Every `eye worker` process.
+    pub worker: Vec<u32>,
+}
+
+/// The peak resident memory of one process under test.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProcessPeak {
+    /// Its pid.
+    pub pid: u32,
+    /// `VmHWM`, MiB.
+    pub mib: f64,
+}
+
+/// Peak resident memory per role: each process's, and the largest (what a per-process limit is held to).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeakRss {
+    /// Per role, each process in the order given.
+    pub per_process: BTreeMap<String, Vec<ProcessPeak>>,
+}
+
+impl PeakRss {
+    /// The largest process of each role, MiB (the report's `peak_rss_mib`, as with one process per role).
+    pub fn max_per_role(&self) -> BTreeMap<String, f64> {
+        self.per_process
+            .iter()
+            .filter_map(|(role, peaks)| {
+                let max = peaks.iter().map(|p| p.mib).reduce(f64::max)?;
+                Some((role.clone(), max))
+            })
+            .collect()
+    }
 }
 
 /// CPU seconds used so far, per role.
@@ -39,12 +68,13 @@ impl CpuSnapshot {
 }
 
 impl Watched {
-    /// CPU seconds of the api, the worker, this load generator, and every postgres / redis-server process on
-    /// the machine (other databases' backends included; backends that exit during a phase are missed).
+    /// CPU seconds of the api processes and of the worker processes (each role summed), this load
+    /// generator, and every postgres / redis-server process on the machine (other databases' backends
+    /// included; backends that exit during a phase are missed).
     pub fn cpu(&self) -> CpuSnapshot {
         let mut roles = BTreeMap::new();
-        for (role, pid) in [("api", self.api), ("worker", self.worker)] {
-            if let Some(seconds) = pid.and_then(cpu_seconds) {
+        for (role, pids) in self.roles() {
+            if let Some(seconds) = role_total(pids.iter().map(|&pid| cpu_seconds(pid))) {
                 roles.insert(role.to_owned(), seconds);
             }
         }
@@ -58,13 +88,40 @@ impl Watched {
         CpuSnapshot(roles)
     }
 
-    /// Peak resident memory (VmHWM) of the api and worker, in MiB.
-    pub fn peak_rss_mib(&self) -> BTreeMap<String, f64> {
-        [("api", self.api), ("worker", self.worker)]
+    /// Peak resident memory (VmHWM) of every api and worker process still running.
+    pub fn peak_rss(&self) -> PeakRss {
+        let per_process = self
+            .roles()
             .into_iter()
-            .filter_map(|(role, pid)| Some((role.to_owned(), vm_hwm_kib(pid?)? as f64 / 1024.0)))
-            .collect()
+            .filter(|(_, pids)| !pids.is_empty())
+            .map(|(role, pids)| {
+                let peaks = pids
+                    .iter()
+                    .filter_map(|&pid| {
+                        let kib = vm_hwm_kib(pid)?;
+                        Some(ProcessPeak {
+                            pid,
+                            mib: kib as f64 / 1024.0,
+                        })
+                    })
+                    .collect();
+                (role.to_owned(), peaks)
+            })
+            .collect();
+        PeakRss { per_process }
     }
+
+    fn roles(&self) -> [(&'static str, &[u32]); 2] {
+        [("api", &self.api), ("worker", &self.worker)]
+    }
+}
+
+/// The CPU seconds of a role: the sum over its processes that could be read, none if no process could
+/// (so a role that is not watched has no entry rather than a zero).
+fn role_total(seconds: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    seconds
+        .flatten()
+        .fold(None, |sum, s| Some(sum.unwrap_or(0.0) + s))
 }
 
 /// `VmHWM` of a process, in KiB.
@@ -137,6 +194,44 @@ mod tests {
         let before = CpuSnapshot([("postgres".to_owned(), 30.0)].into());
         let after = CpuSnapshot([("postgres".to_owned(), 10.0)].into());
         assert_eq!(after.since(&before).0["postgres"], 0.0);
+    }
+
+    #[test]
+    fn a_roles_cpu_is_the_sum_of_its_readable_processes() {
+        assert_eq!(role_total([Some(1.5), Some(2.0)].into_iter()), Some(3.5));
+        assert_eq!(role_total([Some(1.5), None].into_iter()), Some(1.5));
+        assert_eq!(role_total([None, None].into_iter()), None);
+        assert_eq!(role_total(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn the_peak_of_a_role_is_its_largest_process() {
+        let peak = |pid, mib| ProcessPeak { pid, mib };
+        let rss = PeakRss {
+            per_process: BTreeMap::from([
+                ("api".to_owned(), vec![peak(10, 40.0), peak(11, 55.5)]),
+                ("worker".to_owned(), vec![peak(20, 70.0)]),
+                ("gone".to_owned(), vec![]),
+            ]),
+        };
+        let max = rss.max_per_role();
+        assert_eq!(max.get("api"), Some(&55.5));
+        assert_eq!(max.get("worker"), Some(&70.0));
+        assert_eq!(max.get("gone"), None);
+    }
+
+    #[test]
+    fn every_watched_process_has_its_own_peak() {
+        let me = std::process::id();
+        let watched = Watched {
+            api: vec![me, me],
+            worker: vec![],
+        };
+        let rss = watched.peak_rss();
+        assert_eq!(rss.per_process["api"].len(), 2);
+        assert!(!rss.per_process.contains_key("worker"));
+        assert!(watched.cpu().0.contains_key("api"));
+        assert!(!watched.cpu().0.contains_key("worker"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::db::CopyResult;
 use crate::e2e::E2eResult;
 use crate::load::LoadResult;
-use crate::procs::CpuSnapshot;
+use crate::procs::{CpuSnapshot, ProcessPeak};
 use crate::queries::{Query, QueryResults};
 use crate::storage::{DiskUse, IndexCosts};
 use serde::Serialize;
@@ -41,6 +41,15 @@ pub struct Settings {
     pub e2e_events: u64,
     /// Events stored before the query phase.
     pub query_events: u64,
+}
+
+/// How many processes of each role served the run (one PostgreSQL and one Redis behind them all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Processes {
+    /// `eye api` processes the load was spread over.
+    pub apis: usize,
+    /// `eye worker` processes storing the events.
+    pub workers: usize,
 }
 
 /// One measured phase with what it cost the machine.
@@ -91,12 +100,16 @@ pub struct Report {
     pub machine: Machine,
     /// The settings.
     pub settings: Settings,
+    /// How many api and worker processes ran.
+    pub processes: Processes,
     /// The phases.
     pub phases: Phases,
     /// End-to-end rate divided by the COPY rate.
     pub e2e_to_copy: Option<f64>,
-    /// Peak resident memory (VmHWM) at the end of the run, MiB, per process.
+    /// Peak resident memory (VmHWM) at the end of the run, MiB, per role: its largest process.
     pub peak_rss_mib: BTreeMap<String, f64>,
+    /// Peak resident memory of each process, per role.
+    pub peak_rss_per_process_mib: BTreeMap<String, Vec<ProcessPeak>>,
     /// The targets and whether this run met them.
     pub targets: Vec<Target>,
 }
@@ -188,6 +201,11 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
+        "{} api process(es), {} worker process(es)",
+        report.processes.apis, report.processes.workers
+    );
+    let _ = writeln!(
+        out,
         "{:<42} {:>14} {:>10} {:>10}",
         "measure", "rate /s", "p50 ms", "p99 ms"
     );
@@ -270,6 +288,14 @@ pub fn summary(report: &Report) -> String {
     }
     for (role, mib) in &report.peak_rss_mib {
         let _ = writeln!(out, "{:<42} {:>14.1}", format!("peak RSS {role}, MiB"), mib);
+    }
+    for (role, peaks) in report
+        .peak_rss_per_process_mib
+        .iter()
+        .filter(|(_, peaks)| peaks.len() > 1)
+    {
+        let each: Vec<String> = peaks.iter().map(|p| format!("{:.1}", p.mib)).collect();
+        let _ = writeln!(out, "  each {role} process, MiB: {}", each.join(", "));
     }
     let _ = writeln!(out, "\ntargets:");
     for t in &report.targets {

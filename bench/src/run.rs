@@ -6,7 +6,7 @@ use crate::load::{self, Cursor, LoadResult, Plan, Shape, Target};
 use crate::procs::Watched;
 use crate::progress::{Progress, note};
 use crate::queries::{self, Executor};
-use crate::report::{self, Machine, Phase, Phases, Report, Settings};
+use crate::report::{self, Machine, Phase, Phases, Processes, Report, Settings};
 use crate::stats::ratio;
 use crate::storage;
 use anyhow::Context;
@@ -17,8 +17,9 @@ use uuid::Uuid;
 /// Everything a run needs to know.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
-    /// The API's base URL.
-    pub url: String,
+    /// Every API process's base URL (load connections are spread over them round-robin; queries go to
+    /// the first).
+    pub urls: Vec<String>,
     /// An ingest key of `application`.
     pub key: String,
     /// The admin token (for the query API, when it exists).
@@ -29,8 +30,9 @@ pub struct RunConfig {
     pub database_url: String,
     /// Redis, for its command counter.
     pub redis_url: String,
-    /// The worker's `/metrics` (its `EYE_OPS_BIND`): progress without counting rows in the database.
-    pub worker_metrics: Option<String>,
+    /// Every worker's `/metrics` (its `EYE_OPS_BIND`), summed: progress without counting rows in the
+    /// database. Empty: progress is polled with `count(*)`.
+    pub worker_metrics: Vec<String>,
     /// The processes under test.
     pub watched: Watched,
     /// Sizes and durations.
@@ -39,6 +41,22 @@ pub struct RunConfig {
     pub drain_timeout: Duration,
     /// Measured iterations per query (after 10 warm-up rounds).
     pub query_iterations: usize,
+}
+
+impl RunConfig {
+    /// How many processes of each role ran: the APIs the load went to, and the workers watched (or, when
+    /// no pid was given, whose metrics were followed).
+    pub fn processes(&self) -> Processes {
+        let workers = if self.watched.worker.is_empty() {
+            self.worker_metrics.len()
+        } else {
+            self.watched.worker.len()
+        };
+        Processes {
+            apis: self.urls.len(),
+            workers,
+        }
+    }
 }
 
 /// Context shared by the phases.
@@ -60,7 +78,14 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
         .get_multiplexed_async_connection()
         .await
         .context("cannot connect to Redis")?;
-    let target = Target::new(&config.url, &config.key, config.settings.connections)?;
+    let target = Target::new(&config.urls, &config.key, config.settings.connections)?;
+    if config.settings.connections < config.urls.len() {
+        note(&format!(
+            "  only {} connections for {} APIs: some APIs get no load",
+            config.settings.connections,
+            config.urls.len()
+        ));
+    }
     let mut bench = Bench {
         config,
         target,
@@ -72,16 +97,19 @@ pub async fn run(config: RunConfig) -> anyhow::Result<Report> {
     let machine = machine(&bench).await?;
     let phases = bench.phases().await?;
     let e2e_to_copy = ratio(phases.e2e.result.events_per_s, phases.copy.rows_per_s);
-    let peak_rss_mib = bench.config.watched.peak_rss_mib();
+    let peak_rss = bench.config.watched.peak_rss();
+    let peak_rss_mib = peak_rss.max_per_role();
     let targets = report::targets(&phases, e2e_to_copy, &peak_rss_mib);
     Ok(Report {
         schema: report::SCHEMA,
         started_at,
         machine,
         settings: bench.config.settings.clone(),
+        processes: bench.config.processes(),
         phases,
         e2e_to_copy,
         peak_rss_mib,
+        peak_rss_per_process_mib: peak_rss.per_process,
         targets,
     })
 }
@@ -198,13 +226,13 @@ impl Bench {
 
     /// Where progress is read: the worker's metrics when known, else `count(*)`.
     fn counter(&self) -> Counter {
-        match &self.config.worker_metrics {
-            Some(url) => Counter::WorkerMetrics {
-                url: url.clone(),
-                client: reqwest::Client::new(),
-                pool: self.pool.clone(),
-            },
-            None => Counter::Sql(self.pool.clone()),
+        if self.config.worker_metrics.is_empty() {
+            return Counter::Sql(self.pool.clone());
+        }
+        Counter::WorkerMetrics {
+            urls: self.config.worker_metrics.clone(),
+            client: reqwest::Client::new(),
+            pool: self.pool.clone(),
         }
     }
 
@@ -229,11 +257,12 @@ impl Bench {
         let c = &self.config;
         let client = reqwest::Client::new();
         let events = db::count_events(&self.pool).await?;
-        let exec = if queries::http_available(&client, &c.url, &c.admin_token, c.application).await
-        {
+        // The queries measure one process's latency, not the spread: the first API answers them all.
+        let url = c.urls.first().context("no API URL")?;
+        let exec = if queries::http_available(&client, url, &c.admin_token, c.application).await {
             Executor::Http {
                 client,
-                base: c.url.clone(),
+                base: url.clone(),
                 token: c.admin_token.clone(),
                 application: c.application,
             }
@@ -303,6 +332,41 @@ pub fn load_average() -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(urls: usize, metrics: usize, worker_pids: Vec<u32>) -> RunConfig {
+        let url = |n: usize| format!("http://127.0.0.1:{}", 18080 + n);
+        RunConfig {
+            urls: (0..urls).map(|n| url(2 * n)).collect(),
+            key: "key".into(),
+            admin_token: "token".into(),
+            application: Uuid::nil(),
+            database_url: "postgres://x/y".into(),
+            redis_url: "redis://x".into(),
+            worker_metrics: (0..metrics).map(|n| url(2 * n + 1)).collect(),
+            watched: Watched {
+                api: vec![],
+                worker: worker_pids,
+            },
+            settings: Settings {
+                connections: 32,
+                batch_size: 100,
+                accept_duration_s: 1.0,
+                e2e_events: 1,
+                query_events: 0,
+            },
+            drain_timeout: Duration::from_secs(1),
+            query_iterations: 1,
+        }
+    }
+
+    #[test]
+    fn the_process_counts_are_the_apis_loaded_and_the_workers_watched() {
+        let counts = |c: RunConfig| (c.processes().apis, c.processes().workers);
+        assert_eq!(counts(config(1, 1, vec![10])), (1, 1));
+        assert_eq!(counts(config(4, 4, vec![10, 11, 12, 13])), (4, 4));
+        // Without pids the workers are those whose metrics are followed.
+        assert_eq!(counts(config(2, 3, vec![])), (2, 3));
+    }
 
     #[test]
     fn a_redis_info_field_is_read_by_name() {

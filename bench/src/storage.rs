@@ -130,6 +130,8 @@ async fn timed_copy(
     sqlx::query("DROP TABLE IF EXISTS events_copy")
         .execute(pool)
         .await?;
+    // `id` is an identity column, not a default: without INCLUDING IDENTITY the copy's `id` is a bare
+    // NOT NULL column and the COPY (which leaves `id` out) fails.
     sqlx::query("CREATE TABLE events_copy (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY)")
         .execute(pool)
         .await?;

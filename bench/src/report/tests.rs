@@ -111,9 +111,20 @@ fn sample_report() -> Report {
             e2e_events: 500_000,
             query_events: 1_000_000,
         },
+        processes: Processes {
+            apis: 2,
+            workers: 2,
+        },
         phases,
         e2e_to_copy,
         peak_rss_mib: rss,
+        peak_rss_per_process_mib: BTreeMap::from([(
+            "api".to_owned(),
+            vec![
+                ProcessPeak { pid: 7, mib: 50.0 },
+                ProcessPeak { pid: 8, mib: 60.0 },
+            ],
+        )]),
         targets,
     }
 }
@@ -152,6 +163,9 @@ fn the_json_report_has_every_phase_under_a_stable_key() {
         json["phases"]["index_costs"]["indexes"]["events_pkey"]["extra_us_per_row"],
         1.0
     );
+    assert_eq!(json["peak_rss_per_process_mib"]["api"][1]["mib"], 60.0);
+    assert_eq!(json["processes"]["apis"], 2);
+    assert_eq!(json["processes"]["workers"], 2);
     assert_eq!(json["e2e_to_copy"], 0.4);
     assert_eq!(
         json["machine"]["load_before"].as_array().map(Vec::len),
@@ -193,4 +207,9 @@ fn the_summary_names_every_target_and_marks_misses() {
     assert!(text.contains("[met] accept_batch_events_per_s"), "{text}");
     assert!(text.contains("[MISSED] e2e_to_copy_ratio"), "{text}");
     assert!(text.contains("end to end / COPY"), "{text}");
+    assert!(
+        text.contains("2 api process(es), 2 worker process(es)"),
+        "{text}"
+    );
+    assert!(text.contains("each api process, MiB: 50.0, 60.0"), "{text}");
 }
