@@ -3,11 +3,6 @@
 use clap::{Parser, Subcommand};
 use eye_server::{Config, Role};
 
-/// glibc's malloc keeps an arena per thread that touched it and returns little of it; under load that
-/// held the worker's peak RSS ~10 MiB higher (measured in BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The Eye: event ingestion and analytics.
 #[derive(Debug, Parser)]
 #[command(name = "eye", version)]
