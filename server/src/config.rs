@@ -44,7 +44,7 @@ pub struct Config {
     pub queue_name: String,
 
     /// How often idle workers look for new jobs.
-    #[arg(long, env = "EYE_QUEUE_POLL_INTERVAL", default_value = "20ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EYE_QUEUE_POLL_INTERVAL", default_value = "10ms", value_parser = humantime::parse_duration)]
     pub queue_poll_interval: Duration,
 
     /// How long one push to the queue may take; a request whose push fails or times out gets 503.

@@ -16,7 +16,9 @@ use tokio::time::Instant;
 /// How requests are grouped.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupingSettings {
-    /// The most events merged into one job (a larger request still gets a job of its own, unsplit).
+    /// The most events merged into one job (a larger request still gets a job of its own, unsplit). A
+    /// worker holds the jobs it runs and has fetched in memory: at 500 its peak RSS under load was
+    /// 52 MiB, at 1,000 70 MiB (BENCHMARKS.md, issue 14).
     pub max_job_events: usize,
     /// The most events taken into one push.
     pub max_push_events: usize,
@@ -33,7 +35,7 @@ pub struct GroupingSettings {
 impl Default for GroupingSettings {
     fn default() -> Self {
         Self {
-            max_job_events: 1000,
+            max_job_events: 500,
             max_push_events: 10_000,
             max_in_flight: 2,
             linger: Duration::from_millis(2),
