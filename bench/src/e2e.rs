@@ -117,13 +117,14 @@ pub async fn run(
     let pool = counter.pool();
     let rows_before = db::count_events(pool).await?;
     let commits_before = db::commits(pool).await?;
+    // Read before the first send: a job stored before the baseline was read would never be counted.
+    let mut watch = Watch::counting_from(counter.clone(), counter.read().await?);
     let progress = Progress::start(label);
     let started = Instant::now();
     let sender = {
         let (target, cursor, progress) = (target.clone(), cursor.clone(), progress.clone());
         tokio::spawn(async move { load::run(&target, plan.load, &cursor, &progress).await })
     };
-    let mut watch = Watch::counting_from(counter.clone(), counter.read().await?);
     while !sender.is_finished() {
         watch.poll(Some(progress.count())).await?;
         tokio::time::sleep(Duration::from_millis(500)).await;
