@@ -7,6 +7,7 @@
 //! until commit, so with one row per key the workers would take turns, each waiting for the other's
 //! commit to reach the disk. Each transaction adds to the slot of its connection instead (PostgreSQL:
 //! the backend's process id modulo 8; SQLite has one writer and uses slot 0), and readers sum the slots.
+//! The workers fold the slots of past hours back into slot 0 (`worker/src/count_folder.rs`).
 //!
 //! The backfill counts the events already stored. It takes a SHARE lock on `events` first, so no event
 //! commits between the count and the end of the migration unnoticed; workers of an older version (which

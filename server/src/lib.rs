@@ -17,8 +17,8 @@ use chrono::TimeDelta;
 use eye_store::{Migrated, Store, StoreOptions};
 use eye_validation::{SchemaRegistry, SharedSchemaRegistry};
 use eye_worker::{
-    Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig, RegistryWatcher,
-    RetentionSettings, RetentionSweeper, Validator, WorkerMetrics, WorkerOptions,
+    CountFolder, Enqueuer, GroupingSettings, Processor, Queue, QueueBackend, QueueConfig,
+    RegistryWatcher, RetentionSettings, RetentionSweeper, Validator, WorkerMetrics, WorkerOptions,
 };
 use metrics::ApiMetrics;
 use poem::EndpointExt;
@@ -96,7 +96,7 @@ pub async fn start(config: &Config, role: Role) -> anyhow::Result<Service> {
         .with_rules(rules::reactor(config, &store).await?);
     if role.runs_workers() {
         rules::start_rule_tasks(config, &store, &queue, &shutdown, &mut tasks)?;
-        start_retention(config, &store, &shutdown, &mut tasks)?;
+        start_upkeep(config, &store, &shutdown, &mut tasks)?;
         let options = WorkerOptions {
             concurrency: usize::from(config.worker_concurrency),
         };
@@ -232,8 +232,9 @@ fn retention(config: &Config) -> anyhow::Result<Option<TimeDelta>> {
         .transpose()
 }
 
-/// The retention sweeper, in worker processes, when `EYE_RETENTION` is set.
-fn start_retention(
+/// The data's upkeep in worker processes: the retention sweeper when `EYE_RETENTION` is set, and the
+/// folder of the hourly counts' slots.
+fn start_upkeep(
     config: &Config,
     store: &Store,
     shutdown: &CancellationToken,
@@ -243,6 +244,7 @@ fn start_retention(
         let sweeper = RetentionSweeper::new(store.clone(), RetentionSettings::new(keep));
         tasks.spawn(sweeper.run(shutdown.clone()));
     }
+    tasks.spawn(CountFolder::new(store.clone()).run(shutdown.clone()));
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 //! redelivered job adds nothing; deleting counts only the rows `DELETE .. RETURNING` gave back, so two
 //! deletions racing for one event subtract it once.
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 use crate::sql::Params;
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DbBackend};
@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// Slots per key on PostgreSQL; see migration 16. Eight covers the default worker concurrency, so the
-/// workers rarely wait for each other's commit, and a 30-day read stays under 50,000 rows per event type
-/// even when every slot was used in every hour.
+/// workers rarely wait for each other's commit; past hours are folded back into one slot
+/// ([`Store::fold_event_counts`]), so reads pay for the slots only in the last hours.
 const SLOTS: u32 = 8;
 
 /// Keys per statement: five bound values each, well under both databases' limits.
@@ -69,6 +69,47 @@ impl CountChanges {
                 .await?;
         }
         Ok(())
+    }
+}
+
+impl Store {
+    /// Folds up to `limit` count rows of hours that began before `before` from their slots into slot 0;
+    /// answers how many rows it folded. Hours in the past are rarely written, so reading each of their keys
+    /// as one row makes a 30-day count read up to [`SLOTS`] times fewer rows.
+    ///
+    /// Exact beside concurrent writers: one statement deletes the rows and adds what they held to slot 0.
+    /// A row an ingest transaction is writing is deleted once that transaction commits, with the value it
+    /// committed (PostgreSQL re-reads a row it waited for); one written after the delete is a new row.
+    /// SQLite has one slot, so there is nothing to fold.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn fold_event_counts(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        if !self.is_postgres() {
+            return Ok(0);
+        }
+        let mut params = Params::new(DbBackend::Postgres);
+        let sql = format!(
+            "WITH moved AS (DELETE FROM event_counts WHERE (hour, application_id, category, name, slot) IN \
+               (SELECT hour, application_id, category, name, slot FROM event_counts \
+                WHERE slot <> 0 AND hour < {} ORDER BY hour LIMIT {limit}) \
+             RETURNING hour, application_id, category, name, events), \
+             folded AS (INSERT INTO event_counts (hour, application_id, category, name, slot, events) \
+               SELECT hour, application_id, category, name, 0, SUM(events) FROM moved \
+               GROUP BY hour, application_id, category, name ORDER BY hour, application_id, category, name \
+               ON CONFLICT (hour, application_id, category, name, slot) \
+               DO UPDATE SET events = event_counts.events + excluded.events) \
+             SELECT COUNT(*) AS n FROM moved",
+            params.bind(before)
+        );
+        let row = self.db.query_one_raw(params.statement(&sql)).await?;
+        let folded: i64 = row
+            .map(|row| row.try_get("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(folded.max(0) as u64)
     }
 }
 

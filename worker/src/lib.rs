@@ -1,5 +1,6 @@
 //! The Eye's workers: the queue between API and storage, and what happens to each queued batch.
 
+mod count_folder;
 mod liveness;
 mod metrics;
 pub mod notify;
@@ -13,6 +14,7 @@ pub mod rules;
 mod runner;
 mod validate;
 
+pub use count_folder::CountFolder;
 pub use metrics::WorkerMetrics;
 pub use processor::{ProcessError, Processed, Processor};
 pub use queue::{
