@@ -80,6 +80,8 @@ db_url=$pg/$db${EYE_BENCH_DB_PARAMS:+?$EYE_BENCH_DB_PARAMS}
 export EYE_DATABASE_URL=$db_url EYE_REDIS_URL=$redis_url EYE_QUEUE_NAME=$queue EYE_ADMIN_TOKEN=$token
 # The SQLite queue is unused with Redis, but its directory is created at start: keep it out of the tree.
 export EYE_BIND=127.0.0.1:$port RUST_LOG=${RUST_LOG:-warn} EYE_QUEUE_PATH=$logs/queue.db
+# The service runs as the Dockerfile and docker-compose.yml run it: two glibc malloc arenas.
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 # Every process may open this many connections; past PostgreSQL's max_connections they fail at random.
 pool=${EYE_DATABASE_MAX_CONNECTIONS:-16}
 max_connections=$(psql -Atq "$pg/postgres" -c "SHOW max_connections")

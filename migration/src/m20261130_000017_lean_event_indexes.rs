@@ -35,30 +35,28 @@ const DOWN_POSTGRES: [&str; 4] = [
      REFERENCES applications (id) ON DELETE CASCADE",
 ];
 
+async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for statement in statements {
+        db.execute_unprepared(statement).await?;
+    }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
         // SQLite's time index never carried the included columns, and its foreign key stays (above).
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &UP,
-            _ => &UP[..1],
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
+        match manager.get_database_backend() {
+            DbBackend::Postgres => run(manager, &UP).await,
+            _ => run(manager, &UP[..1]).await,
         }
-        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let statements: &[&str] = match manager.get_database_backend() {
-            DbBackend::Postgres => &DOWN_POSTGRES,
-            _ => &DOWN_POSTGRES[..1],
-        };
-        for statement in statements {
-            db.execute_unprepared(statement).await?;
+        match manager.get_database_backend() {
+            DbBackend::Postgres => run(manager, &DOWN_POSTGRES).await,
+            _ => run(manager, &DOWN_POSTGRES[..1]).await,
         }
-        Ok(())
     }
 }

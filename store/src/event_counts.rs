@@ -7,8 +7,8 @@
 //! redelivered job adds nothing; deleting counts only the rows `DELETE .. RETURNING` gave back, so two
 //! deletions racing for one event subtract it once.
 
-use crate::{Store, StoreError};
 use crate::sql::Params;
+use crate::{Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ConnectionTrait, DbBackend};
 use std::collections::BTreeMap;
