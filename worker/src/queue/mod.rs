@@ -75,7 +75,7 @@ impl QueueConfig {
 
 /// Jobs a worker fetches per poll (apalis' default is 10). A backlog of one-event jobs drains faster the
 /// more come per poll (8 per 10 ms poll is 800 jobs a second); but under load producers merge requests
-/// into jobs of up to 1,000 events, and those are held in memory (measured peak RSS of a busy worker:
+/// into jobs of up to 500 events, and those are held in memory (measured peak RSS of a busy worker:
 /// 71 MiB at 16, 77-80 MiB at 32, 128 MiB at 64; BENCHMARKS.md).
 pub(crate) const FETCH_BATCH: usize = 8;
 
