@@ -7,10 +7,11 @@
 //! redelivered job adds nothing; deleting counts only the rows `DELETE .. RETURNING` gave back, so two
 //! deletions racing for one event subtract it once.
 
+use crate::lifecycle::take_sweeper_lock;
 use crate::sql::Params;
 use crate::{Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -77,10 +78,11 @@ impl Store {
     /// answers how many rows it folded. Hours in the past are rarely written, so reading each of their keys
     /// as one row makes a 30-day count read up to [`SLOTS`] times fewer rows.
     ///
-    /// Exact beside concurrent writers: one statement deletes the rows and adds what they held to slot 0.
-    /// A row an ingest transaction is writing is deleted once that transaction commits, with the value it
-    /// committed (PostgreSQL re-reads a row it waited for); one written after the delete is a new row.
-    /// SQLite has one slot, so there is nothing to fold.
+    /// Exact beside concurrent writers, and it never waits for them: one statement locks the rows no other
+    /// transaction is writing (`SKIP LOCKED`; the others wait for a later fold), deletes them and adds what
+    /// they held to slot 0, whose rows it writes in the order ingest does (bytes, not the collation). It
+    /// runs under the retention sweeper's lock and skips while a retention step holds it: both write the
+    /// oldest hours' rows. SQLite has one slot, so there is nothing to fold.
     #[tracing::instrument(skip(self), err)]
     pub async fn fold_event_counts(
         &self,
@@ -90,21 +92,27 @@ impl Store {
         if !self.is_postgres() {
             return Ok(0);
         }
+        let txn = self.db.begin().await?;
+        if !take_sweeper_lock(&txn).await? {
+            return Ok(0);
+        }
         let mut params = Params::new(DbBackend::Postgres);
         let sql = format!(
-            "WITH moved AS (DELETE FROM event_counts WHERE (hour, application_id, category, name, slot) IN \
-               (SELECT hour, application_id, category, name, slot FROM event_counts \
-                WHERE slot <> 0 AND hour < {} ORDER BY hour LIMIT {limit}) \
-             RETURNING hour, application_id, category, name, events), \
+            "WITH picked AS (SELECT ctid FROM event_counts WHERE slot <> 0 AND hour < {} \
+               ORDER BY hour LIMIT {limit} FOR UPDATE SKIP LOCKED), \
+             moved AS (DELETE FROM event_counts c USING picked WHERE c.ctid = picked.ctid \
+               RETURNING c.hour, c.application_id, c.category, c.name, c.events), \
              folded AS (INSERT INTO event_counts (hour, application_id, category, name, slot, events) \
                SELECT hour, application_id, category, name, 0, SUM(events) FROM moved \
-               GROUP BY hour, application_id, category, name ORDER BY hour, application_id, category, name \
+               GROUP BY hour, application_id, category, name \
+               ORDER BY hour, application_id, category COLLATE \"C\", name COLLATE \"C\" \
                ON CONFLICT (hour, application_id, category, name, slot) \
                DO UPDATE SET events = event_counts.events + excluded.events) \
              SELECT COUNT(*) AS n FROM moved",
             params.bind(before)
         );
-        let row = self.db.query_one_raw(params.statement(&sql)).await?;
+        let row = txn.query_one_raw(params.statement(&sql)).await?;
+        txn.commit().await?;
         let folded: i64 = row
             .map(|row| row.try_get("", "n"))
             .transpose()?

@@ -9,4 +9,5 @@ mod withhold;
 pub use erasure::{ErasureReport, ErasureRequest, UserHash};
 pub use retention::RetentionStep;
 
+pub(crate) use retention::take_sweeper_lock;
 pub(crate) use withhold::withhold_erased;

@@ -71,8 +71,9 @@ impl Store {
 }
 
 /// On PostgreSQL, the transaction-scoped sweeper lock if no other process holds it; SQLite has a single
-/// writer anyway.
-async fn take_sweeper_lock(txn: &DatabaseTransaction) -> Result<bool, StoreError> {
+/// writer anyway. Folding the hourly counts takes it too (`event_counts.rs`): a fold and a retention step
+/// both write the oldest hours' count rows, in different orders.
+pub(crate) async fn take_sweeper_lock(txn: &DatabaseTransaction) -> Result<bool, StoreError> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(true);
     }
@@ -88,9 +89,12 @@ async fn take_sweeper_lock(txn: &DatabaseTransaction) -> Result<bool, StoreError
         .unwrap_or(false))
 }
 
-/// Whole hours before `cutoff` whose events are all gone leave count rows that sum to zero: up to a day
-/// of such hours per step goes. Only once the events are caught up, or a later deletion in those hours
-/// would subtract from rows no longer there.
+/// The count rows of whole hours before `cutoff`, up to a day of hours per step, once a step found fewer
+/// events to delete than it could: their events are gone by then, so the rows sum to zero. An event of
+/// such an hour that still commits (a late one, between two statements) leaves a negative row when a
+/// later step deletes it, and that step's catch-up removes the row again: the error lasts a sweep, in
+/// hours past the limit only.
+#[tracing::instrument(skip(txn), err)]
 async fn delete_expired_counts(
     txn: &DatabaseTransaction,
     cutoff: DateTime<Utc>,
