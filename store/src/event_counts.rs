@@ -78,11 +78,12 @@ impl Store {
     /// answers how many rows it folded. Hours in the past are rarely written, so reading each of their keys
     /// as one row makes a 30-day count read up to [`SLOTS`] times fewer rows.
     ///
-    /// Exact beside concurrent writers, and it never waits for them: one statement locks the rows no other
-    /// transaction is writing (`SKIP LOCKED`; the others wait for a later fold), deletes them and adds what
-    /// they held to slot 0, whose rows it writes in the order ingest does (bytes, not the collation). It
-    /// runs under the retention sweeper's lock and skips while a retention step holds it: both write the
-    /// oldest hours' rows. SQLite has one slot, so there is nothing to fold.
+    /// Exact beside concurrent writers: one statement locks the slot rows no other transaction is writing
+    /// (`SKIP LOCKED`; the others wait for a later fold), deletes them and adds what they held to slot 0.
+    /// Slot 0 is also a job's slot, so that write may wait for a job, like any writer, and takes its rows
+    /// in the order jobs do (bytes, not the collation), so the two cannot deadlock. It runs under the
+    /// retention sweeper's lock and skips while a retention step holds it: both write the oldest hours'
+    /// rows, in different orders. SQLite has one slot, so there is nothing to fold.
     #[tracing::instrument(skip(self), err)]
     pub async fn fold_event_counts(
         &self,
