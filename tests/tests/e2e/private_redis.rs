@@ -56,9 +56,15 @@ impl PrivateRedis {
     }
 
     /// `kill -9`, then a new server on the same port and directory (it reloads its AOF).
-    pub async fn kill_and_restart(&mut self) -> anyhow::Result<()> {
+    /// `kill -9`: the server is gone until [`PrivateRedis::restart`].
+    pub fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill()?;
         self.child.wait()?;
+        Ok(())
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.child = spawn_redis(self.port, self.dir.path(), self.aof)?;
         self.wait_until_up().await
     }
