@@ -19,6 +19,7 @@ mod m20261130_000013_notification_pages;
 mod m20261130_000015_erasures;
 mod m20261130_000016_event_counts;
 mod m20261130_000017_lean_event_indexes;
+mod statements;
 
 /// Applies the migrations in order.
 pub struct Migrator;

@@ -7,10 +7,11 @@
 //!
 //! SQLite has neither covering indexes nor expression statistics; there it changes nothing.
 
+use crate::statements::run_all;
 use sea_orm_migration::prelude::{
     DbErr, DeriveMigrationName, MigrationTrait, SchemaManager, async_trait,
 };
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -35,14 +36,6 @@ fn create_statistics(unit: &str) -> String {
     )
 }
 
-async fn run(manager: &SchemaManager<'_>, statements: &[String]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for statement in statements {
-        db.execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -55,7 +48,7 @@ impl MigrationTrait for Migration {
             .chain(UNITS.iter().map(|unit| create_statistics(unit)))
             .chain(std::iter::once("ANALYZE events".to_owned()))
             .collect();
-        run(manager, &statements).await
+        run_all(manager, &statements).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -67,6 +60,6 @@ impl MigrationTrait for Migration {
             .map(|unit| format!("DROP STATISTICS events_{unit}_bucket_stats"))
             .chain(PLAIN_INDEX.iter().map(|s| s.to_string()))
             .collect();
-        run(manager, &statements).await
+        run_all(manager, &statements).await
     }
 }

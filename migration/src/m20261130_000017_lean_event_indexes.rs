@@ -12,10 +12,11 @@
 //! for a guarantee the worker already gives (it stores only the application a verified key named), and
 //! applications are never deleted. SQLite keeps it: dropping a constraint there means rebuilding the table.
 
+use crate::statements::run_all;
 use sea_orm_migration::prelude::{
     DbErr, DeriveMigrationName, MigrationTrait, SchemaManager, async_trait,
 };
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
+use sea_orm_migration::sea_orm::DbBackend;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -35,28 +36,20 @@ const DOWN_POSTGRES: [&str; 4] = [
      REFERENCES applications (id) ON DELETE CASCADE",
 ];
 
-async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    for statement in statements {
-        db.execute_unprepared(statement).await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite's time index never carried the included columns, and its foreign key stays (above).
         match manager.get_database_backend() {
-            DbBackend::Postgres => run(manager, &UP).await,
-            _ => run(manager, &UP[..1]).await,
+            DbBackend::Postgres => run_all(manager, &UP).await,
+            _ => run_all(manager, &UP[..1]).await,
         }
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
-            DbBackend::Postgres => run(manager, &DOWN_POSTGRES).await,
-            _ => run(manager, &DOWN_POSTGRES[..1]).await,
+            DbBackend::Postgres => run_all(manager, &DOWN_POSTGRES).await,
+            _ => run_all(manager, &DOWN_POSTGRES[..1]).await,
         }
     }
 }

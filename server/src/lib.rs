@@ -232,8 +232,8 @@ fn retention(config: &Config) -> anyhow::Result<Option<TimeDelta>> {
         .transpose()
 }
 
-/// The data's upkeep in worker processes: the retention sweeper when `EYE_RETENTION` is set, and the
-/// folder of the hourly counts' slots.
+/// The data's upkeep in worker processes: the retention sweeper when `EYE_RETENTION` is set, and on
+/// PostgreSQL the folder of the hourly counts' slots.
 fn start_upkeep(
     config: &Config,
     store: &Store,
@@ -244,7 +244,10 @@ fn start_upkeep(
         let sweeper = RetentionSweeper::new(store.clone(), RetentionSettings::new(keep));
         tasks.spawn(sweeper.run(shutdown.clone()));
     }
-    tasks.spawn(CountFolder::new(store.clone()).run(shutdown.clone()));
+    // SQLite keeps one slot per count: nothing to fold there.
+    if store.is_postgres() {
+        tasks.spawn(CountFolder::new(store.clone()).run(shutdown.clone()));
+    }
     Ok(())
 }
 

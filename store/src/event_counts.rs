@@ -81,9 +81,11 @@ impl Store {
     /// Exact beside concurrent writers: one statement locks the slot rows no other transaction is writing
     /// (`SKIP LOCKED`; the others wait for a later fold), deletes them and adds what they held to slot 0.
     /// Slot 0 is also a job's slot, so that write may wait for a job, like any writer, and takes its rows
-    /// in the order jobs do (bytes, not the collation), so the two cannot deadlock. It runs under the
-    /// retention sweeper's lock and skips while a retention step holds it: both write the oldest hours'
-    /// rows, in different orders. SQLite has one slot, so there is nothing to fold.
+    /// in the order jobs do (bytes, not the collation), so the two take rows in one order. It runs under
+    /// the retention sweeper's lock and skips while a retention step holds it: both write the oldest
+    /// hours' rows, in different orders. The tests race a fold against storing jobs; against retention
+    /// and erasure the absence of deadlocks rests on this ordering, not on a test. SQLite has one slot,
+    /// so there is nothing to fold.
     #[tracing::instrument(skip(self), err)]
     pub async fn fold_event_counts(
         &self,

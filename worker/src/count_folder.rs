@@ -1,7 +1,7 @@
 //! Folding the hourly counts' slots: ingest spreads each count over up to eight slots (migration 16) so
 //! that concurrent jobs do not wait for each other's commit; an hour that is past is rarely written, and
 //! reading it as one row per key makes a 30-day count read up to eight times fewer rows. Every worker
-//! process runs a folder; folding is exact beside concurrent writers and other folders
+//! process on PostgreSQL runs a folder; folding is exact beside concurrent writers and other folders
 //! ([`Store::fold_event_counts`]), so several only share the work.
 
 use chrono::{TimeDelta, Utc};
