@@ -15,7 +15,10 @@ use chrono::Utc;
 use eye_domain::ApplicationId;
 use eye_rules::{Notification, UserRuleState};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Statement,
+};
 use std::collections::HashMap;
 
 /// A user's new state, written under the lock taken by [`IngestTxn::lock_rule_states`].
@@ -44,6 +47,29 @@ pub enum CheckpointWrite<'a> {
     Clear,
 }
 
+/// PostgreSQL: each user's state row by its primary key, locked in the order the users are given (sorted,
+/// so concurrent jobs cannot deadlock). The users travel as one JSON parameter, so the statement is the
+/// same for any number of them, and its plan is an index probe per user whatever the table held when the
+/// plan was cached. A `user_id IN (...)` list, once its connection switched to the generic plan it made
+/// while `rule_states` was still empty (PostgreSQL does after five runs), probed the key by application
+/// alone and filtered every user's row, until an `ANALYZE`, which a server without autovacuum never runs:
+/// 7 ms a job at 15,000 users, a sixth of PostgreSQL's time while storing (BENCHMARKS.md, "Ten million
+/// events").
+const LOCK_PER_USER: &str = r#"SELECT s.* FROM json_array_elements_text($2::json) WITH ORDINALITY AS u(user_id, n)
+CROSS JOIN LATERAL (
+    SELECT * FROM rule_states WHERE application_id = $1 AND user_id = u.user_id FOR UPDATE
+) s
+ORDER BY u.n"#;
+
+fn lock_per_user(application: ApplicationId, users: &[String]) -> Result<Statement, StoreError> {
+    let users = serde_json::to_string(users).map_err(|err| DbErr::Custom(err.to_string()))?;
+    Ok(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        LOCK_PER_USER,
+        [application.as_uuid().into(), users.into()],
+    ))
+}
+
 impl IngestTxn {
     /// Locks the users' rule states until this unit of work ends, creating the rows of users never seen.
     #[tracing::instrument(skip_all, fields(application = %application, users = users.len()), err)]
@@ -58,13 +84,21 @@ impl IngestTxn {
         let mut found = HashMap::with_capacity(sorted.len());
         for chunk in sorted.chunks(USERS_PER_QUERY) {
             self.create_missing_states(application, chunk).await?;
-            let rows = rule_states::Entity::find()
-                .filter(rule_states::Column::ApplicationId.eq(application.as_uuid()))
-                .filter(rule_states::Column::UserId.is_in(chunk.iter().map(String::as_str)))
-                .order_by_asc(rule_states::Column::UserId)
-                .lock_exclusive()
-                .all(&self.txn)
-                .await?;
+            let rows = match self.txn.get_database_backend() {
+                DbBackend::Postgres => {
+                    rule_states::Entity::find()
+                        .from_raw_sql(lock_per_user(application, chunk)?)
+                        .all(&self.txn)
+                        .await?
+                }
+                _ => {
+                    rule_states::Entity::find()
+                        .filter(rule_states::Column::ApplicationId.eq(application.as_uuid()))
+                        .filter(rule_states::Column::UserId.is_in(chunk.iter().map(String::as_str)))
+                        .all(&self.txn)
+                        .await?
+                }
+            };
             for row in rows {
                 let user = row.user_id.clone();
                 found.insert(user, StoredRuleState::try_from(row)?);
@@ -106,14 +140,15 @@ impl IngestTxn {
         Ok(())
     }
 
-    /// Each listed user's stored events after their cursor (all of them when `None`), in event-time
-    /// order, including the ones this unit of work stored.
+    /// Each listed user's stored events of `types` (those the rules react to) after their cursor (all
+    /// of them when `None`), in event-time order, including the ones this unit of work stored.
     pub async fn rule_events_after(
         &self,
         application: ApplicationId,
         from: &[(String, Option<EventCursor>)],
+        types: &[(&str, &str)],
     ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-        events_after(&self.txn, application, from).await
+        events_after(&self.txn, application, from, types).await
     }
 
     /// Writes the users' new states (their version goes up by one, which tells optimistic writers such

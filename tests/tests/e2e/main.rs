@@ -26,6 +26,7 @@ mod queries;
 mod queue;
 mod readme;
 mod registry_revision;
+mod rule_reads;
 mod rules_api;
 mod rules_arrival;
 mod rules_dry_run;

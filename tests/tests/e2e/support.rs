@@ -95,7 +95,8 @@ impl Isolation {
     }
 }
 
-fn database_url(name: &str) -> String {
+/// The URL of the test database `name` on the test server.
+pub fn database_url(name: &str) -> String {
     let base = postgres_url();
     let (server, _) = base.rsplit_once('/').unwrap_or((&base, ""));
     format!("{server}/{name}")

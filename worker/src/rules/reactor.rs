@@ -46,7 +46,8 @@ impl RuleReactor {
 
     /// Evaluates the events of a batch that `txn` just stored (`inserted`: never duplicates), before the
     /// transaction commits. Only events with a user and of a type some rule names start an evaluation
-    /// (which then covers every stored event of that user since the rule cursor); a batch without any
+    /// (which then covers that user's stored events of such types since the rule cursor: the others
+    /// change nothing, so they are not read); a batch without any
     /// costs no query beyond reading the rules' revision, and a batch without any user, or that stored
     /// nothing new, not even that.
     #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
@@ -73,7 +74,9 @@ impl RuleReactor {
             .iter()
             .map(|(key, start)| (key.user_id.clone(), start.cursor))
             .collect();
-        let mut events = txn.rule_events_after(application, &from).await?;
+        let mut events = txn
+            .rule_events_after(application, &from, &rules.event_types())
+            .await?;
         let evaluated: Vec<Evaluated> = starts
             .iter()
             .map(|(key, start)| {

@@ -2,13 +2,14 @@
 //! sequential scan of `events`, oldest or newest first. The plans are printed
 //! (`cargo test -p eye-tests -- plans --nocapture`).
 
-use crate::support::{Backend, TestApp};
+use crate::support::{Backend, TestApp, database_url};
+use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
-use eye_domain::{Category, EventName, SessionId, UserId};
-use eye_store::ReadScope;
+use eye_domain::{ApplicationId, Category, EventName, SessionId, UserId};
 use eye_store::queries::{EventFilter, EventOrder, GroupBy, Interval, StatsFilter, TimeRange};
+use eye_store::{ReadScope, Store, StoreOptions};
 use reqwest::StatusCode;
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 
 const EVENTS: u32 = 4000;
@@ -156,6 +157,70 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
     assert!(
         plan.iter().any(|line| line.contains("event_counts")),
         "30 days: {plan:?}"
+    );
+    app.stop().await
+}
+
+/// A worker's first jobs lock users' rule states while `rule_states` is empty, and a connection keeps the
+/// plan it settles on then (PostgreSQL's generic plan, after five runs of a prepared statement) until an
+/// `ANALYZE` invalidates it. The lock's plan must be an index probe per user even so, or every later job
+/// reads every user's row wherever autovacuum does not run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rule_state_lock_reads_only_the_locked_users_after_the_table_grew() -> anyhow::Result<()>
+{
+    let app = TestApp::start(Backend::PostgresRedis).await?;
+    let name = app.database_name().context("a PostgreSQL database")?;
+    // One connection, so every statement below runs on the one that cached its plans.
+    let store = Store::connect(&StoreOptions {
+        url: database_url(name),
+        max_connections: 1,
+    })
+    .await?;
+    let application = ApplicationId::from(uuid::Uuid::parse_str(&app.application_id)?);
+    // As many users as below: the statement, and the plan its connection caches, are the same.
+    let early = ["early1".to_owned(), "early2".to_owned()];
+    for _ in 0..8 {
+        // Dropped without a commit: the table stays empty.
+        let txn = store.begin_ingest().await?;
+        txn.lock_rule_states(application, &early).await?;
+    }
+    store
+        .connection()
+        .execute_unprepared(&format!(
+            "INSERT INTO rule_states (application_id, user_id, state, version, updated_at) \
+             SELECT '{}', 'user' || n, '{{}}', 0, now() FROM generate_series(1, 20000) n",
+            app.application_id
+        ))
+        .await?;
+    // Rows of rule_states read, by sequential or index scans alike: a generic plan made on the empty
+    // table probes the index by application only and filters every user's row.
+    let rows_read = |store: Store| async move {
+        store
+            .connection()
+            .execute_unprepared("SELECT pg_stat_force_next_flush()")
+            .await?;
+        let row = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS read FROM pg_stat_user_tables \
+                 WHERE relname = 'rule_states'",
+            ))
+            .await?
+            .context("rule_states' statistics")?;
+        anyhow::Ok(row.try_get::<i64>("", "read")?)
+    };
+    let before = rows_read(store.clone()).await?;
+    let txn = store.begin_ingest().await?;
+    let locked = txn
+        .lock_rule_states(application, &["user7".to_owned(), "user19999".to_owned()])
+        .await?;
+    drop(txn);
+    let read = rows_read(store.clone()).await? - before;
+    assert_eq!(locked.len(), 2);
+    assert!(
+        read < 100,
+        "locking 2 of 20,000 users read {read} rows of rule_states"
     );
     app.stop().await
 }
