@@ -269,8 +269,8 @@ mod tests {
     #[test]
     fn the_request_examples_are_accepted_as_they_stand() {
         let batch = EventsIn::example().to_json().unwrap_or_default();
-        assert_eq!(parse_batch(&batch).map(|events| events.len()), Ok(3));
+        assert_eq!(parse_batch(batch).map(|events| events.len()), Ok(3));
         let one = EventIn::example().to_json().unwrap_or_default();
-        assert!(crate::api::wire::parse_one(&one).is_ok(), "{one}");
+        assert!(crate::api::wire::parse_one(one.clone()).is_ok(), "{one}");
     }
 }

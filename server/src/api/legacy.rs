@@ -43,7 +43,7 @@ pub fn parse(body: &Value) -> Result<NewEvent, Vec<FieldError>> {
             "required: the session is derived from the device",
         )]);
     }
-    wire::parse_one(&to_event(legacy))
+    wire::parse_one(to_event(legacy))
         .map_err(|errors| errors.into_iter().map(legacy_field).collect())
 }
 

@@ -13,7 +13,7 @@
 //! | `originalTimestamp`, else `timestamp`, else the time received | `timestamp` |
 //! | `sentAt` (the message's, else the batch's) | `sent_at`, so the worker corrects the device's clock skew |
 //!
-//! The result is parsed like any event (`wire::parse_one_owned`), so the same limits apply; errors name the
+//! The result is parsed like any event (`wire::parse_one`), so the same limits apply; errors name the
 //! fields Segment's SDKs send.
 
 use crate::api::problem::FieldError;
@@ -112,7 +112,7 @@ pub fn parse_message(
 ) -> Result<NewEvent, Vec<FieldError>> {
     let Mapped { value, sources } =
         to_event(message, envelope).map_err(|error| vec![at_message(error, at)])?;
-    wire::parse_one_owned(value).map_err(|errors| {
+    wire::parse_one(value).map_err(|errors| {
         errors
             .into_iter()
             .map(|error| segment_field(error, &sources))
