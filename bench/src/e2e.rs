@@ -1,7 +1,7 @@
 //! End-to-end rate: from the first send until every accepted event is a row in PostgreSQL.
 
 use crate::db;
-use crate::load::{self, Cursor, LoadResult, Plan, Target};
+use crate::load::{self, Cursor, LoadResult, Plan, Prepared, Target};
 use crate::progress::{Progress, note};
 use crate::stats::rate;
 use anyhow::Context;
@@ -37,6 +37,9 @@ pub struct E2ePlan {
     pub load: Plan,
     /// How long to wait for the rows after sending ends.
     pub drain_timeout: Duration,
+    /// Render every request body before the clock starts (see [`load::Prepared`]); the fill to millions of
+    /// events renders them as it sends, as they would not fit in memory.
+    pub prepared: bool,
 }
 
 /// Where the number of stored events comes from while the run waits for them.
@@ -119,11 +122,21 @@ pub async fn run(
     let commits_before = db::commits(pool).await?;
     // Read before the first send: a job stored before the baseline was read would never be counted.
     let mut watch = Watch::counting_from(counter.clone(), counter.read().await?);
+    let prepared = match plan.prepared {
+        true => Some(Prepared::render(
+            plan.load.shape,
+            cursor,
+            plan.load.max_events,
+        )?),
+        false => None,
+    };
     let progress = Progress::start(label);
     let started = Instant::now();
     let sender = {
         let (target, cursor, progress) = (target.clone(), cursor.clone(), progress.clone());
-        tokio::spawn(async move { load::run(&target, plan.load, &cursor, &progress).await })
+        tokio::spawn(async move {
+            load::run(&target, plan.load, &cursor, prepared.as_ref(), &progress).await
+        })
     };
     while !sender.is_finished() {
         watch.poll(Some(progress.count())).await?;

@@ -5,6 +5,7 @@ use crate::progress::Progress;
 use crate::stats::{LatencySummary, rate};
 use crate::workload;
 use anyhow::Context;
+use bytes::Bytes;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -101,6 +102,14 @@ pub enum Shape {
 }
 
 impl Shape {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Batch(_) => "/v1/events",
+            Self::Single => "/v1/event",
+            Self::Segment(_) => "/v1/batch",
+        }
+    }
+
     fn events_per_request(self) -> u64 {
         match self {
             Self::Batch(n) | Self::Segment(n) => n,
@@ -157,6 +166,47 @@ impl Cursor {
     }
 }
 
+/// Request bodies rendered before a timed phase starts, so that the load generator's own JSON work is not
+/// part of what the phase measures (the raw COPY that end to end is compared with reads its rows out
+/// untimed too). Events `first..first + events`, `shape`'s number per body.
+#[derive(Clone)]
+pub struct Prepared {
+    first: u64,
+    events: u64,
+    per_request: u64,
+    bodies: Arc<[Bytes]>,
+}
+
+impl Prepared {
+    /// Renders every body of the next `events` events from `cursor`, as [`run`] would send them.
+    pub fn render(shape: Shape, cursor: &Cursor, events: u64) -> anyhow::Result<Self> {
+        let first = cursor.position();
+        let per_request = shape.events_per_request();
+        let bodies = (first..first + events)
+            .step_by(per_request as usize)
+            .map(|at| {
+                let count = per_request.min(first + events - at);
+                serde_json::to_vec(&body(shape, at, count)).map(Bytes::from)
+            })
+            .collect::<Result<Arc<[Bytes]>, _>>()?;
+        Ok(Self {
+            first,
+            events,
+            per_request,
+            bodies,
+        })
+    }
+
+    /// The body of the request whose first event is `first`, if it was rendered for `count` events.
+    fn body(&self, first: u64, count: u64) -> Option<Bytes> {
+        let offset = first.checked_sub(self.first)?;
+        let body = self.bodies.get((offset / self.per_request) as usize)?;
+        let whole = offset % self.per_request == 0;
+        let rendered = self.per_request.min(self.first + self.events - first);
+        (whole && rendered == count).then(|| body.clone())
+    }
+}
+
 #[derive(Default)]
 struct TaskTally {
     accepted: u64,
@@ -165,16 +215,29 @@ struct TaskTally {
     latencies_us: Vec<u32>,
 }
 
-/// Sends load as `plan` says, starting at the cursor's event number, and reports progress while it runs.
-pub async fn run(target: &Target, plan: Plan, cursor: &Cursor, progress: &Progress) -> LoadResult {
+/// Sends load as `plan` says, starting at the cursor's event number, and reports progress while it runs;
+/// bodies come from `prepared` where it has them, and are rendered as they are sent otherwise.
+pub async fn run(
+    target: &Target,
+    plan: Plan,
+    cursor: &Cursor,
+    prepared: Option<&Prepared>,
+    progress: &Progress,
+) -> LoadResult {
     let limit = cursor.position() + plan.max_events;
     let deadline = Instant::now() + plan.duration;
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for n in 0..plan.connections.max(1) {
         let (endpoint, cursor, progress) = (target.endpoint(n), cursor.clone(), progress.clone());
+        let prepared = prepared.cloned();
         tasks.spawn(async move {
-            connection(endpoint, plan.shape, cursor, limit, deadline, progress).await
+            let sender = Sender {
+                endpoint,
+                shape: plan.shape,
+                prepared,
+            };
+            connection(sender, cursor, limit, deadline, progress).await
         });
     }
     let mut total = TaskTally::default();
@@ -188,16 +251,22 @@ pub async fn run(target: &Target, plan: Plan, cursor: &Cursor, progress: &Progre
     summarise(total, started.elapsed())
 }
 
-async fn connection(
-    target: Endpoint,
+/// One connection's way of sending requests.
+struct Sender {
+    endpoint: Endpoint,
     shape: Shape,
+    prepared: Option<Prepared>,
+}
+
+async fn connection(
+    sender: Sender,
     cursor: Cursor,
     limit: u64,
     deadline: Instant,
     progress: Progress,
 ) -> TaskTally {
     let mut tally = TaskTally::default();
-    let size = shape.events_per_request();
+    let size = sender.shape.events_per_request();
     while Instant::now() < deadline {
         let first = cursor.0.fetch_add(size, Ordering::Relaxed);
         if first >= limit {
@@ -205,7 +274,7 @@ async fn connection(
         }
         let count = size.min(limit - first);
         let sent = Instant::now();
-        match send(&target, shape, first, count).await {
+        match sender.send(first, count).await {
             // 202 on The Eye's endpoints, the plain 200 the Segment SDKs expect on /v1/batch.
             Ok(200 | 202) => {
                 let us = u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX);
@@ -221,23 +290,35 @@ async fn connection(
     tally
 }
 
-async fn send(target: &Endpoint, shape: Shape, first: u64, count: u64) -> reqwest::Result<u16> {
-    let (path, body) = match shape {
-        Shape::Batch(_) => ("/v1/events", workload::batch_body(first, count)),
-        Shape::Single => ("/v1/event", workload::spec(first).to_wire()),
-        Shape::Segment(_) => ("/v1/batch", workload::segment_body(first, count)),
-    };
-    let response = target
-        .client
-        .post(format!("{}{path}", target.base))
-        .bearer_auth(&target.key)
-        .json(&body)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    // Read the answer to the end so the connection goes back to the pool.
-    response.bytes().await?;
-    Ok(status)
+impl Sender {
+    /// Sends events `first..first + count`; answers the status.
+    async fn send(&self, first: u64, count: u64) -> reqwest::Result<u16> {
+        let target = &self.endpoint;
+        let request = target
+            .client
+            .post(format!("{}{}", target.base, self.shape.path()))
+            .bearer_auth(&target.key);
+        let request = match self.prepared.as_ref().and_then(|p| p.body(first, count)) {
+            Some(rendered) => request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(rendered),
+            None => request.json(&body(self.shape, first, count)),
+        };
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        // Read the answer to the end so the connection goes back to the pool.
+        response.bytes().await?;
+        Ok(status)
+    }
+}
+
+/// The body of a request carrying events `first..first + count`.
+fn body(shape: Shape, first: u64, count: u64) -> serde_json::Value {
+    match shape {
+        Shape::Batch(_) => workload::batch_body(first, count),
+        Shape::Single => workload::spec(first).to_wire(),
+        Shape::Segment(_) => workload::segment_body(first, count),
+    }
 }
 
 fn merge(total: &mut TaskTally, tally: TaskTally) {
@@ -264,6 +345,42 @@ fn summarise(mut total: TaskTally, elapsed: Duration) -> LoadResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepared_bodies_are_the_requests_a_connection_would_send_and_nothing_else()
+    -> anyhow::Result<()> {
+        let prepared = Prepared::render(Shape::Batch(100), &Cursor::starting_at(1000), 250)?;
+        let events = |body: Option<Bytes>| -> anyhow::Result<Vec<u64>> {
+            let body: serde_json::Value = serde_json::from_slice(&body.context("a body")?)?;
+            let events = body["events"].as_array().context("events")?;
+            Ok(events
+                .iter()
+                .filter_map(|e| e["data"]["n"].as_u64())
+                .collect())
+        };
+        assert_eq!(
+            events(prepared.body(1000, 100))?,
+            (1000..1100).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            events(prepared.body(1200, 50))?,
+            (1200..1250).collect::<Vec<_>>()
+        );
+        assert!(
+            prepared.body(1050, 100).is_none(),
+            "not where a body starts"
+        );
+        assert!(
+            prepared.body(1200, 100).is_none(),
+            "only 50 were rendered there"
+        );
+        assert!(
+            prepared.body(1300, 100).is_none(),
+            "past the rendered events"
+        );
+        assert!(prepared.body(900, 100).is_none(), "before them");
+        Ok(())
+    }
 
     #[test]
     fn one_url_is_a_list_of_one_without_its_trailing_slash() {

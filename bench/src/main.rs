@@ -208,6 +208,7 @@ async fn accept(args: AcceptArgs) -> anyhow::Result<()> {
         &target,
         plan,
         &Cursor::starting_at(args.first_event),
+        None,
         &progress,
     )
     .await;

@@ -122,7 +122,7 @@ impl Bench {
             s.e2e_events, s.batch_size
         ));
         let e2e = self
-            .measured(async |b: &mut Bench| b.e2e(s.e2e_events, "e2e").await)
+            .measured(async |b: &mut Bench| b.e2e(s.e2e_events, "e2e", true).await)
             .await?;
         note("2/6 raw COPY of the same rows into events_copy (LIKE events INCLUDING ALL)");
         let copy = db::copy_limit(&self.pool).await?;
@@ -142,7 +142,7 @@ impl Bench {
             s.query_events
         ));
         let fill = self
-            .measured(async |b: &mut Bench| b.e2e(missing, "fill").await)
+            .measured(async |b: &mut Bench| b.e2e(missing, "fill", false).await)
             .await?;
         let vacuum = db::vacuum_analyze(&self.pool).await?;
         note(&format!(
@@ -208,7 +208,7 @@ impl Bench {
         })
     }
 
-    async fn e2e(&mut self, events: u64, label: &str) -> anyhow::Result<E2eResult> {
+    async fn e2e(&mut self, events: u64, label: &str, prepared: bool) -> anyhow::Result<E2eResult> {
         let load = Plan {
             shape: Shape::Batch(self.config.settings.batch_size),
             connections: self.config.settings.connections,
@@ -218,6 +218,7 @@ impl Bench {
         let plan = E2ePlan {
             load,
             drain_timeout: self.config.drain_timeout,
+            prepared,
         };
         let result = e2e::run(&self.target, &self.counter(), plan, &self.cursor, label).await?;
         self.accepted += result.send.events_accepted;
@@ -244,7 +245,7 @@ impl Bench {
             max_events: 5_000_000,
         };
         let progress = Progress::start(label);
-        let result = load::run(&self.target, plan, &self.cursor, &progress).await;
+        let result = load::run(&self.target, plan, &self.cursor, None, &progress).await;
         self.accepted += result.events_accepted;
         note(&format!(
             "  [{label}] {:.0} events/s, {:?}, failures {:?}",
