@@ -202,7 +202,9 @@ impl Prepared {
         let offset = first.checked_sub(self.first)?;
         let body = self.bodies.get((offset / self.per_request) as usize)?;
         let whole = offset % self.per_request == 0;
-        let rendered = self.per_request.min(self.first + self.events - first);
+        let rendered = self
+            .per_request
+            .min((self.first + self.events).checked_sub(first)?);
         (whole && rendered == count).then(|| body.clone())
     }
 }
@@ -379,6 +381,10 @@ mod tests {
             "past the rendered events"
         );
         assert!(prepared.body(900, 100).is_none(), "before them");
+        assert!(
+            prepared.body(1260, 40).is_none(),
+            "in the last body's slot, past its end"
+        );
         Ok(())
     }
 

@@ -53,8 +53,8 @@ pub enum CheckpointWrite<'a> {
 /// plan was cached. A `user_id IN (...)` list, once its connection switched to the generic plan it made
 /// while `rule_states` was still empty (PostgreSQL does after five runs), probed the key by application
 /// alone and filtered every user's row, until an `ANALYZE`, which a server without autovacuum never runs:
-/// 7 ms a job at 15,000 users, a sixth of PostgreSQL's time while storing (BENCHMARKS.md, "Ten million
-/// events").
+/// 7 ms a job at 15,000 users, a sixth of PostgreSQL's time while storing (BENCHMARKS.md, "The third
+/// round").
 const LOCK_PER_USER: &str = r#"SELECT s.* FROM json_array_elements_text($2::json) WITH ORDINALITY AS u(user_id, n)
 CROSS JOIN LATERAL (
     SELECT * FROM rule_states WHERE application_id = $1 AND user_id = u.user_id FOR UPDATE
@@ -91,6 +91,7 @@ impl IngestTxn {
                         .all(&self.txn)
                         .await?
                 }
+                // SQLite: the transaction already holds the database's single write lock.
                 _ => {
                     rule_states::Entity::find()
                         .filter(rule_states::Column::ApplicationId.eq(application.as_uuid()))

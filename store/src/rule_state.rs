@@ -37,7 +37,8 @@ pub struct StoredRuleState {
 }
 
 /// A user's rule state as it stood right after the event at `cursor`: every stored event of the user up
-/// to that position is evaluated into it, and nothing after.
+/// to that position, of the types the rules named then, is evaluated into it, and nothing after (other
+/// types change nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checkpoint {
     /// Open pairs and pending timers at that point.

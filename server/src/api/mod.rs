@@ -108,15 +108,18 @@ async fn docs_at_root<E: Endpoint>(ep: Arc<E>, req: Request) -> poem::Result<Res
 
 /// The routes: the API at `/`, Swagger UI at `/docs`, the spec at `/openapi.json`.
 pub fn routes(state: AppState) -> impl Endpoint {
-    let document = spec::spec();
+    let document: Arc<str> = spec::spec().into();
     let allowed = AllowedMethods::from_spec(&document);
     // Built for each request: the page embeds the Swagger UI bundle, 3.2 MB that every API process would
     // otherwise hold for its lifetime (a heap profile's largest single allocation) for a page rarely opened.
-    let docs = make_sync(|_| Html(spec::swagger_ui_html(&spec::spec())));
+    let docs = {
+        let document = document.clone();
+        make_sync(move |_| Html(spec::swagger_ui_html(&document)))
+    };
     let spec = make_sync(move |_| {
         Response::builder()
             .content_type("application/json")
-            .body(document.clone())
+            .body(document.to_string())
     });
     let routes = Route::new()
         .nest("/docs", docs)

@@ -2,10 +2,11 @@
 //! sequential scan of `events`, oldest or newest first. The plans are printed
 //! (`cargo test -p eye-tests -- plans --nocapture`).
 
-use crate::support::{Backend, TestApp, database_url};
+use crate::support::{Backend, Isolation, TestApp, database_url};
 use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use eye_domain::{ApplicationId, Category, EventName, SessionId, UserId};
+use eye_server::Role;
 use eye_store::queries::{EventFilter, EventOrder, GroupBy, Interval, StatsFilter, TimeRange};
 use eye_store::{ReadScope, Store, StoreOptions};
 use reqwest::StatusCode;
@@ -161,6 +162,41 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
     app.stop().await
 }
 
+/// One connection to the test's database, so every statement runs on the connection that cached its plans.
+async fn one_connection(app: &TestApp) -> anyhow::Result<Store> {
+    let name = app.database_name().context("a PostgreSQL database")?;
+    Ok(Store::connect(&StoreOptions {
+        url: database_url(name),
+        max_connections: 1,
+    })
+    .await?)
+}
+
+/// Rows of `table` read so far, by sequential and index scans alike (a plan that probes an index by its
+/// first column only and filters the rest reads as many rows as a sequential scan).
+async fn rows_read(store: &Store, table: &str) -> anyhow::Result<i64> {
+    store
+        .connection()
+        .execute_unprepared("SELECT pg_stat_force_next_flush()")
+        .await?;
+    let row = store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS read FROM pg_stat_user_tables \
+             WHERE relname = $1",
+            [table.into()],
+        ))
+        .await?
+        .context("the table's statistics")?;
+    Ok(row.try_get::<i64>("", "read")?)
+}
+
+/// The API alone: no worker or timer sweeper reads the rules' tables meanwhile.
+async fn api_only() -> anyhow::Result<TestApp> {
+    TestApp::start_with(Isolation::new(Backend::PostgresRedis).await?, Role::Api).await
+}
+
 /// A worker's first jobs lock users' rule states while `rule_states` is empty, and a connection keeps the
 /// plan it settles on then (PostgreSQL's generic plan, after five runs of a prepared statement) until an
 /// `ANALYZE` invalidates it. The lock's plan must be an index probe per user even so, or every later job
@@ -168,14 +204,8 @@ async fn the_main_queries_do_not_scan_all_events_on_postgres() -> anyhow::Result
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rule_state_lock_reads_only_the_locked_users_after_the_table_grew() -> anyhow::Result<()>
 {
-    let app = TestApp::start(Backend::PostgresRedis).await?;
-    let name = app.database_name().context("a PostgreSQL database")?;
-    // One connection, so every statement below runs on the one that cached its plans.
-    let store = Store::connect(&StoreOptions {
-        url: database_url(name),
-        max_connections: 1,
-    })
-    .await?;
+    let app = api_only().await?;
+    let store = one_connection(&app).await?;
     let application = ApplicationId::from(uuid::Uuid::parse_str(&app.application_id)?);
     // As many users as below: the statement, and the plan its connection caches, are the same.
     let early = ["early1".to_owned(), "early2".to_owned()];
@@ -192,35 +222,69 @@ async fn the_rule_state_lock_reads_only_the_locked_users_after_the_table_grew() 
             app.application_id
         ))
         .await?;
-    // Rows of rule_states read, by sequential or index scans alike: a generic plan made on the empty
-    // table probes the index by application only and filters every user's row.
-    let rows_read = |store: Store| async move {
-        store
-            .connection()
-            .execute_unprepared("SELECT pg_stat_force_next_flush()")
-            .await?;
-        let row = store
-            .connection()
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT seq_tup_read + COALESCE(idx_tup_fetch, 0) AS read FROM pg_stat_user_tables \
-                 WHERE relname = 'rule_states'",
-            ))
-            .await?
-            .context("rule_states' statistics")?;
-        anyhow::Ok(row.try_get::<i64>("", "read")?)
-    };
-    let before = rows_read(store.clone()).await?;
+    let before = rows_read(&store, "rule_states").await?;
     let txn = store.begin_ingest().await?;
     let locked = txn
         .lock_rule_states(application, &["user7".to_owned(), "user19999".to_owned()])
         .await?;
     drop(txn);
-    let read = rows_read(store.clone()).await? - before;
+    let read = rows_read(&store, "rule_states").await? - before;
     assert_eq!(locked.len(), 2);
     assert!(
         read < 100,
         "locking 2 of 20,000 users read {read} rows of rule_states"
+    );
+    app.stop().await
+}
+
+/// The same for the rules' read-back of a user's events: whatever plan its connection cached while
+/// `events` was empty, it reads that user's events, not every event of the types the rules name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_read_back_reads_only_the_users_events_after_the_table_grew() -> anyhow::Result<()>
+{
+    let app = api_only().await?;
+    let store = one_connection(&app).await?;
+    let application = ApplicationId::from(uuid::Uuid::parse_str(&app.application_id)?);
+    let named = [("plan test", "started"), ("plan test", "finished")];
+    let read_back = |user: &str| {
+        let (store, user) = (store.clone(), user.to_owned());
+        async move {
+            let txn = store.begin_ingest().await?;
+            let found = txn
+                .rule_events_after(application, &[(user, None)], &named)
+                .await?;
+            anyhow::Ok(
+                found
+                    .into_values()
+                    .map(|events| events.len())
+                    .sum::<usize>(),
+            )
+        }
+    };
+    for _ in 0..8 {
+        read_back("early").await?;
+    }
+    // 20,000 events of the named types by 2,000 other users, and 3 of the user read below.
+    store
+        .connection()
+        .execute_unprepared(&format!(
+            "INSERT INTO events (event_id, application_id, session_id, category, name, data, \
+                 \"timestamp\", received_at, stored_at, user_id) \
+             SELECT gen_random_uuid(), '{app}', 's' || n % 2000, 'plan test', \
+                 CASE WHEN n % 2 = 0 THEN 'started' ELSE 'finished' END, '{{}}', \
+                 now() - n * interval '1 second', now(), now(), \
+                 CASE WHEN n <= 3 THEN 'reader' ELSE 'user' || n % 2000 END \
+             FROM generate_series(1, 20003) n",
+            app = app.application_id
+        ))
+        .await?;
+    let before = rows_read(&store, "events").await?;
+    let found = read_back("reader").await?;
+    let read = rows_read(&store, "events").await? - before;
+    assert_eq!(found, 3);
+    assert!(
+        read < 100,
+        "reading back 3 events of one user read {read} rows of events"
     );
     app.stop().await
 }
