@@ -152,7 +152,7 @@ fn of_types(types: &[(&str, &str)]) -> Condition {
 /// Planning it anew costs a few tenths of a millisecond per job; `SET LOCAL` keeps the setting to this
 /// transaction, and it is restored for the job's statements that follow.
 const PLAN_FOR_THE_TABLE_AT_HAND: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
-const PLAN_AS_USUAL: &str = "SET LOCAL plan_cache_mode = auto";
+const PLAN_AS_USUAL: &str = "SET LOCAL plan_cache_mode TO DEFAULT";
 
 /// Each listed user's events of `types` after their cursor (all of them when `None`), in event-time
 /// order, inside the caller's transaction. Events of other types would change nothing (the rules ignore a

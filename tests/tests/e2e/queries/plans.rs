@@ -1,6 +1,7 @@
 //! The main queries are served from indexes: PostgreSQL's plans on a few thousand events show no
 //! sequential scan of `events`, oldest or newest first. The plans are printed
-//! (`cargo test -p eye-tests -- plans --nocapture`).
+//! (`cargo test -p eye-tests -- plans --nocapture`). And the worker's rule statements, which a connection
+//! first runs on empty tables, still read only the rows they need once the tables have grown.
 
 use crate::support::{Backend, Isolation, TestApp, database_url};
 use anyhow::Context;
