@@ -122,14 +122,10 @@ pub async fn run(
     let commits_before = db::commits(pool).await?;
     // Read before the first send: a job stored before the baseline was read would never be counted.
     let mut watch = Watch::counting_from(counter.clone(), counter.read().await?);
-    let prepared = match plan.prepared {
-        true => Some(Prepared::render(
-            plan.load.shape,
-            cursor,
-            plan.load.max_events,
-        )?),
-        false => None,
-    };
+    let prepared = plan
+        .prepared
+        .then(|| Prepared::render(plan.load.shape, cursor, plan.load.max_events))
+        .transpose()?;
     let progress = Progress::start(label);
     let started = Instant::now();
     let sender = {

@@ -110,7 +110,7 @@ fn per_user_lateral(
         .iter()
         .map(|(category, name)| serde_json::json!([category, name]))
         .collect();
-    let json = |value: &Vec<Value>| {
+    let json = |value: &[Value]| {
         serde_json::to_string(value).map_err(|err| DbErr::Custom(err.to_string()))
     };
     Ok(Statement::from_sql_and_values(
