@@ -1,5 +1,9 @@
 //! The Eye's service: HTTP API and workers, started together or apart.
 
+// The errors' replay drives a whole job (store, rules, notifications) inside one request handler; the
+// compiler's default depth of 128 is too shallow to lay out that nested future.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod config;
 pub mod dashboard;

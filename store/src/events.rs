@@ -2,16 +2,16 @@
 
 use crate::IngestErrorRecord;
 use crate::entities::{events, sessions};
+use crate::event_copy::{copy_events, stored_time};
 use crate::event_counts::CountChanges;
 use crate::ingest_errors::insert_ingest_errors;
+use crate::job_txn::JobTxn;
 use crate::lifecycle::withhold_erased;
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, NewEvent, Payload};
 use sea_orm::sea_query::{Expr, InsertStatement, OnConflict, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityName, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityName, Statement};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -113,7 +113,7 @@ impl SessionDelta {
 /// notification rules' outcomes commit together or not at all, so a crash or a redelivery can never
 /// separate them.
 pub struct IngestTxn {
-    pub(crate) txn: DatabaseTransaction,
+    pub(crate) txn: JobTxn,
     /// Written just before the commit: the current hour's count rows are the ones every concurrent job
     /// writes, and their locks are held from that write to the commit.
     counts: CountChanges,
@@ -123,7 +123,7 @@ impl Store {
     /// Opens a job's unit of work.
     pub async fn begin_ingest(&self) -> Result<IngestTxn, StoreError> {
         Ok(IngestTxn {
-            txn: self.db.begin().await?,
+            txn: JobTxn::begin(&self.db).await?,
             counts: CountChanges::default(),
         })
     }
@@ -169,13 +169,41 @@ struct Folded {
     counts: CountChanges,
 }
 
+impl Folded {
+    fn add(
+        &mut self,
+        application: ApplicationId,
+        at: DateTime<Utc>,
+        session: &str,
+        category: String,
+        name: String,
+    ) {
+        match self.sessions.get_mut(session) {
+            Some(delta) => delta.add(at),
+            None => {
+                self.sessions
+                    .insert(session.to_owned(), SessionDelta::new(at));
+            }
+        }
+        self.counts
+            .add(application.as_uuid(), at, category, name, 1);
+    }
+}
+
+/// Stores the chunk's new events and folds them into `folded`: on PostgreSQL by `COPY` when none of them
+/// was stored before (`event_copy.rs`), else by an INSERT that skips what exists.
 async fn insert_chunk(
-    txn: &DatabaseTransaction,
+    txn: &JobTxn,
     batch: &StoredBatch<'_>,
     chunk: &[EventRecord<'_>],
     folded: &mut Folded,
 ) -> Result<Vec<InsertedEvent>, StoreError> {
     let stored_at = Utc::now();
+    if let Some(pg) = txn.postgres()
+        && let Some(ids) = copy_events(pg, batch, chunk, stored_at).await?
+    {
+        return Ok(fold_copied(batch, chunk, ids, folded));
+    }
     let rows = match txn.get_database_backend() {
         DbBackend::Postgres => {
             txn.query_all_raw(recordset_insert(batch, chunk, stored_at)?)
@@ -190,6 +218,14 @@ async fn insert_chunk(
     let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
         let at: DateTime<Utc> = row.try_get("", "timestamp")?;
+        let session: String = row.try_get("", "session_id")?;
+        folded.add(
+            batch.application_id,
+            at,
+            &session,
+            row.try_get("", "category")?,
+            row.try_get("", "name")?,
+        );
         inserted.push(InsertedEvent {
             event_id: EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?),
             cursor: EventCursor {
@@ -197,21 +233,36 @@ async fn insert_chunk(
                 id: row.try_get("", "id")?,
             },
         });
-        let session: String = row.try_get("", "session_id")?;
-        folded
-            .sessions
-            .entry(session)
-            .and_modify(|d: &mut SessionDelta| d.add(at))
-            .or_insert_with(|| SessionDelta::new(at));
-        folded.counts.add(
-            batch.application_id.as_uuid(),
-            at,
-            row.try_get("", "category")?,
-            row.try_get("", "name")?,
-            1,
-        );
     }
     Ok(inserted)
+}
+
+/// Every event of a copied chunk is new, stored with the id taken for it.
+fn fold_copied(
+    batch: &StoredBatch<'_>,
+    chunk: &[EventRecord<'_>],
+    ids: Vec<i64>,
+    folded: &mut Folded,
+) -> Vec<InsertedEvent> {
+    chunk
+        .iter()
+        .zip(ids)
+        .map(|(record, id)| {
+            let event = record.event;
+            let at = stored_time(record.timestamp);
+            folded.add(
+                batch.application_id,
+                at,
+                event.session_id.as_str(),
+                event.event_type.category.as_str().to_owned(),
+                event.event_type.name.as_str().to_owned(),
+            );
+            InsertedEvent {
+                event_id: event.event_id,
+                cursor: EventCursor { at, id },
+            }
+        })
+        .collect()
 }
 
 /// PostgreSQL: the chunk travels as one JSON parameter, unpacked by `json_to_recordset`. One small
@@ -252,11 +303,11 @@ impl<'a> From<&EventRecord<'a>> for RecordsetRow<'a> {
             category: event.event_type.category.as_str(),
             name: event.event_type.name.as_str(),
             data: &event.data,
-            timestamp: record.timestamp,
-            sent_at: event.sent_at,
+            timestamp: stored_time(record.timestamp),
+            sent_at: event.sent_at.map(stored_time),
             user_id: event.user_id.as_ref().map(|u| u.as_str()),
             device_id: event.device_id.as_ref().map(|d| d.as_str()),
-            client_timestamp: record.client_timestamp,
+            client_timestamp: record.client_timestamp.map(stored_time),
             schema_version: record.schema_version,
         }
     }
@@ -352,7 +403,7 @@ fn values_insert(
 
 /// One statement per batch; sessions arrive sorted by id so concurrent workers lock rows in the same order.
 async fn upsert_sessions(
-    txn: &DatabaseTransaction,
+    txn: &JobTxn,
     application: ApplicationId,
     deltas: &BTreeMap<String, SessionDelta>,
 ) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@ use super::erasure::UserHash;
 use crate::sql::Params;
 use crate::{EventRecord, StoreError, StoredBatch};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The batch's events to store, and how many were withheld.
@@ -24,7 +24,7 @@ pub(crate) struct Withheld<'a> {
 /// Splits off the events of users erased since (see the module's doc). A batch without user ids costs
 /// nothing; one with user ids costs two statements (the users' locks, then the read).
 pub(crate) async fn withhold_erased<'a>(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     batch: &StoredBatch<'a>,
 ) -> Result<Withheld<'a>, StoreError> {
     let users: BTreeSet<&str> = batch
@@ -70,7 +70,7 @@ fn is_withheld(
 
 /// The latest erasure of each of the batch's users that has one, read after taking their locks.
 async fn erased_at(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     batch: &StoredBatch<'_>,
     hashes: &BTreeMap<&str, UserHash>,
 ) -> Result<BTreeMap<UserHash, DateTime<Utc>>, StoreError> {
@@ -95,7 +95,7 @@ async fn erased_at(
 /// transaction, or this one for the erasure's record (then read by the next statement's snapshot).
 /// SQLite: the database's write lock, taken before the read, so no erasure commits in between.
 async fn lock_users(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     hashes: &BTreeMap<&str, UserHash>,
 ) -> Result<(), StoreError> {
     let backend = txn.get_database_backend();

@@ -10,6 +10,7 @@ mod db_outage;
 mod dead_jobs;
 mod durability;
 mod event_counts;
+mod event_storage;
 mod exactly_once;
 mod ingest;
 mod lifecycle_bench;

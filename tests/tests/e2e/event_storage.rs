@@ -1,0 +1,252 @@
+//! How a job's events reach the `events` table. On PostgreSQL a chunk travels by `COPY` when none of it
+//! was stored before, and falls back to an INSERT that skips what exists when the unique key refuses one
+//! (`store/src/event_copy.rs`); SQLite always takes the INSERT. Whichever way, each event is stored once,
+//! its session counts it once, and the cursors handed to the rules are the rows as stored.
+
+use crate::support::{ADMIN_TOKEN, Backend, Isolation, TestApp};
+use chrono::{DateTime, Utc};
+use eye_domain::{ApplicationId, NewEvent};
+use eye_server::Role;
+use eye_store::{EventRecord, InsertOutcome, Store, StoredBatch};
+use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use std::time::Duration;
+use uuid::Uuid;
+
+fn event(id: Uuid, session: &str, at: &str) -> anyhow::Result<NewEvent> {
+    Ok(serde_json::from_value(json!({
+        "event_id": id, "session_id": session, "category": "storage test", "name": "stored",
+        "user_id": "u1", "data": {"id": id}, "timestamp": at
+    }))?)
+}
+
+async fn store_batch(
+    store: &Store,
+    application: ApplicationId,
+    events: &[NewEvent],
+) -> anyhow::Result<InsertOutcome> {
+    let records: Vec<EventRecord<'_>> = events.iter().map(EventRecord::unvalidated).collect();
+    let mut txn = store.begin_ingest().await?;
+    let outcome = txn
+        .insert_batch(StoredBatch {
+            application_id: application,
+            received_at: Utc::now(),
+            events: &records,
+            refused: &[],
+        })
+        .await?;
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// The stored row id and timestamp of an event.
+async fn stored_row(store: &Store, id: Uuid) -> anyhow::Result<(i64, DateTime<Utc>)> {
+    let db = store.connection();
+    let backend = db.get_database_backend();
+    let placeholder = if backend == sea_orm::DbBackend::Postgres {
+        "$1"
+    } else {
+        "?"
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!("SELECT id, \"timestamp\" FROM events WHERE event_id = {placeholder}"),
+            [id.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("event {id} not stored"))?;
+    Ok((row.try_get("", "id")?, row.try_get("", "timestamp")?))
+}
+
+async fn api_only(backend: Backend) -> anyhow::Result<(TestApp, ApplicationId)> {
+    let app = TestApp::start_with(Isolation::new(backend).await?, Role::Api).await?;
+    let application = ApplicationId::from(Uuid::parse_str(&app.application_id)?);
+    Ok((app, application))
+}
+
+async fn a_batch_with_events_stored_before_stores_only_the_new_ones(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let (app, application) = api_only(backend).await?;
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let at = "2026-11-30T10:00:00Z";
+    let first: Vec<NewEvent> = ids[..3]
+        .iter()
+        .map(|id| event(*id, "s1", at))
+        .collect::<Result<_, _>>()?;
+    let stored = store_batch(&app.store, application, &first).await?;
+    assert_eq!(stored.inserted.len(), 3);
+    assert_eq!(stored.duplicates, 0);
+
+    // A client's retry of the second event, with two new ones, one of them sent twice in the batch; the
+    // last one carries nanoseconds, which the database keeps to the microsecond.
+    let second = vec![
+        event(ids[1], "s1", at)?,
+        event(ids[3], "s1", at)?,
+        event(ids[3], "s1", at)?,
+        event(ids[4], "s2", "2026-11-30T10:00:01.123456789Z")?,
+    ];
+    let outcome = store_batch(&app.store, application, &second).await?;
+    let inserted: Vec<Uuid> = outcome
+        .inserted
+        .iter()
+        .map(|e| e.event_id.as_uuid())
+        .collect();
+    assert_eq!(inserted, [ids[3], ids[4]]);
+    assert_eq!(outcome.duplicates, 2);
+
+    for new in stored.inserted.iter().chain(&outcome.inserted) {
+        let (id, at) = stored_row(&app.store, new.event_id.as_uuid()).await?;
+        assert_eq!(
+            (new.cursor.id, new.cursor.at),
+            (id, at),
+            "the cursor is the row"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 5);
+    assert_eq!(
+        app.count("SELECT CAST(SUM(event_count) AS BIGINT) FROM sessions")
+            .await?,
+        5,
+        "each event counted once in its session"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions WHERE session_id = 's2'")
+            .await?,
+        1
+    );
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_events_stored_before_stores_only_the_new_ones_on_postgres()
+-> anyhow::Result<()> {
+    a_batch_with_events_stored_before_stores_only_the_new_ones(Backend::PostgresRedis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_with_events_stored_before_stores_only_the_new_ones_on_the_embedded_default()
+-> anyhow::Result<()> {
+    a_batch_with_events_stored_before_stores_only_the_new_ones(Backend::Embedded).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_event_times_to_the_microsecond_and_the_cursor_says_so() -> anyhow::Result<()>
+{
+    let (app, application) = api_only(Backend::PostgresRedis).await?;
+    let id = Uuid::now_v7();
+    let sent = event(id, "s1", "2026-11-30T10:00:01.123456789Z")?;
+    let outcome = store_batch(&app.store, application, &[sent]).await?;
+    let cursor = outcome.inserted[0].cursor;
+    assert_eq!(cursor.at.timestamp_subsec_nanos(), 123_456_000);
+    assert_eq!(stored_row(&app.store, id).await?, (cursor.id, cursor.at));
+    app.stop().await
+}
+
+/// Waits until a backend of the test's database waits for a lock; a slow machine only makes it later.
+async fn until_a_writer_waits(app: &TestApp) -> anyhow::Result<()> {
+    let database = app.database_name().unwrap_or_default().to_owned();
+    let sql = format!(
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '{database}' AND wait_event_type = 'Lock'"
+    );
+    for _ in 0..600 {
+        if app.count(&sql).await? > 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("no writer waited for the first one's lock within a minute")
+}
+
+/// Two workers hold the same event (a client sent it twice, both copies queued). The second worker's
+/// `COPY` waits on the first one's uncommitted row; when the first commits, the unique key refuses the
+/// copy and the second worker stores its other event alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_racing_with_the_same_event_store_it_once() -> anyhow::Result<()> {
+    let (app, application) = api_only(Backend::PostgresRedis).await?;
+    let (shared, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let at = "2026-11-30T10:00:00Z";
+    let first_events = [event(shared, "s1", at)?];
+    let records: Vec<EventRecord<'_>> = first_events.iter().map(EventRecord::unvalidated).collect();
+    let mut first = app.store.begin_ingest().await?;
+    first
+        .insert_batch(StoredBatch {
+            application_id: application,
+            received_at: Utc::now(),
+            events: &records,
+            refused: &[],
+        })
+        .await?;
+
+    let second_events = vec![event(shared, "s1", at)?, event(other, "s1", at)?];
+    let store = app.store.clone();
+    let second =
+        tokio::spawn(async move { store_batch(&store, application, &second_events).await });
+    until_a_writer_waits(&app).await?;
+    first.commit().await?;
+
+    let outcome = second.await??;
+    let inserted: Vec<Uuid> = outcome
+        .inserted
+        .iter()
+        .map(|e| e.event_id.as_uuid())
+        .collect();
+    assert_eq!(inserted, [other]);
+    assert_eq!(outcome.duplicates, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 2);
+    assert_eq!(
+        app.count("SELECT CAST(SUM(event_count) AS BIGINT) FROM sessions")
+            .await?,
+        2
+    );
+    app.stop().await
+}
+
+/// `COPY`'s text format reserves tabs, newlines, backslashes and `\N` (NULL): values holding them are
+/// stored and answered as sent, through the whole service.
+async fn values_holding_copys_reserved_characters_are_stored_as_sent(
+    backend: Backend,
+) -> anyhow::Result<()> {
+    let app = TestApp::start(backend).await?;
+    let data = json!({
+        "text": "a\ttab, a\nnewline, a\rreturn, a \\ backslash and \\N",
+        "quote": "\"quoted\"", "unicode": "żółw 🐢", "nested": {"list": [1, 2.5, null, true, "\\t"]}
+    });
+    let sent = json!([{
+        "session_id": r"s\one", "category": "storage test", "name": "escaped", "user_id": r"\N",
+        "device_id": r"d\\N", "data": data, "timestamp": "2026-11-30T10:00:00Z"
+    }]);
+    assert_eq!(app.post_events(sent).await?.status(), StatusCode::ACCEPTED);
+    app.wait_for_count("SELECT COUNT(*) FROM events", 1).await?;
+    let response = app
+        .http
+        .get(format!("{}/v1/events?name=escaped", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await?;
+    let stored = &page["events"][0];
+    assert_eq!(stored["data"], data);
+    assert_eq!(stored["session_id"], r"s\one");
+    assert_eq!(
+        stored["user_id"], r"\N",
+        "a user named \\N, not a missing one"
+    );
+    assert_eq!(stored["device_id"], r"d\\N");
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_holding_copys_reserved_characters_are_stored_as_sent_on_postgres()
+-> anyhow::Result<()> {
+    values_holding_copys_reserved_characters_are_stored_as_sent(Backend::PostgresRedis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_holding_copys_reserved_characters_are_stored_as_sent_on_the_embedded_default()
+-> anyhow::Result<()> {
+    values_holding_copys_reserved_characters_are_stored_as_sent(Backend::Embedded).await
+}
