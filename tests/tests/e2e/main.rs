@@ -28,6 +28,7 @@ mod queue;
 mod readme;
 mod registry_revision;
 mod rule_reads;
+mod rule_writes;
 mod rules_api;
 mod rules_arrival;
 mod rules_dry_run;
