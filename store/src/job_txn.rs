@@ -108,16 +108,29 @@ impl PgJobTxn {
         self.conn.into_inner().commit().await.map_err(exec_error)
     }
 
-    /// Runs `copy_statement` (a `COPY … FROM STDIN`) with `data` in its text format; the rows copied.
-    pub(crate) async fn copy_in(&self, copy_statement: &str, data: &[u8]) -> Result<u64, DbErr> {
+    /// Runs `copy_statement` (a `COPY … FROM STDIN`), streaming `pieces` of its data in turn; the rows
+    /// copied. A piece that cannot be made aborts the copy.
+    pub(crate) async fn copy_in(
+        &self,
+        copy_statement: &str,
+        // A trait object: a generic iterator of closures over borrowed events made the job's future lose
+        // `Send` (a higher-ranked lifetime the compiler could not prove general enough).
+        pieces: &mut (dyn Iterator<Item = Result<Vec<u8>, DbErr>> + Send),
+    ) -> Result<u64, DbErr> {
         let mut conn = self.conn.lock().await;
         let mut copy = conn.copy_in_raw(copy_statement).await.map_err(exec_error)?;
-        // A refused row (a duplicate key, say) surfaces at `finish`, which reads the server's answer.
-        if let Err(err) = copy.send(data).await {
-            // The connection broke mid-stream; `abort` tells the server if it still listens.
-            let _ = copy.abort(err.to_string()).await;
-            return Err(exec_error(err));
+        for piece in pieces {
+            let sent = match piece {
+                Ok(bytes) => copy.send(bytes).await.map(|_| ()).map_err(exec_error),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = sent {
+                // Tells the server the copy is off, if the connection still works.
+                let _ = copy.abort(err.to_string()).await;
+                return Err(err);
+            }
         }
+        // A refused row (a duplicate key, say) surfaces here, where the server's answer is read.
         copy.finish().await.map_err(exec_error)
     }
 }
