@@ -22,6 +22,12 @@ const COPY_EVENTS: &str = r#"COPY events (id, event_id, application_id, session_
     "timestamp", sent_at, received_at, stored_at, user_id, device_id, client_timestamp, schema_version)
 FROM STDIN"#;
 
+/// The fewest events a chunk needs to go by `COPY`. A `COPY` costs four round trips more than the INSERT
+/// (the ids, the savepoint and its release, the copy's own start), which its cheaper rows repay only from
+/// a few dozen on. With every chunk copied, a backlog of 20,000 single-event jobs no longer drained within
+/// the two minutes its test allows (`queue::a_backlog_of_20000_jobs_built_while_no_worker_runs_drains_completely`).
+pub const MIN_ROWS: usize = 50;
+
 /// Rows per piece of the `COPY` stream (~50 KB of text). The chunk is encoded a piece at a time as it is
 /// sent: held whole, the text of 1,000 events was the worker's largest use of memory (heaptrack: 8.8 of
 /// 29.7 MB at the peak, BENCHMARKS.md).

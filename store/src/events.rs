@@ -2,7 +2,7 @@
 
 use crate::IngestErrorRecord;
 use crate::entities::{events, sessions};
-use crate::event_copy::{copy_events, stored_time};
+use crate::event_copy::{self, copy_events, stored_time};
 use crate::event_counts::CountChanges;
 use crate::ingest_errors::insert_ingest_errors;
 use crate::job_txn::JobTxn;
@@ -190,8 +190,9 @@ impl Folded {
     }
 }
 
-/// Stores the chunk's new events and folds them into `folded`: on PostgreSQL by `COPY` when none of them
-/// was stored before (`event_copy.rs`), else by an INSERT that skips what exists.
+/// Stores the chunk's new events and folds them into `folded`: on PostgreSQL by `COPY` when the chunk is
+/// large enough to repay it and none of its events was stored before (`event_copy.rs`), else by an INSERT
+/// that skips what exists.
 async fn insert_chunk(
     txn: &JobTxn,
     batch: &StoredBatch<'_>,
@@ -200,6 +201,7 @@ async fn insert_chunk(
 ) -> Result<Vec<InsertedEvent>, StoreError> {
     let stored_at = Utc::now();
     if let Some(pg) = txn.postgres()
+        && chunk.len() >= event_copy::MIN_ROWS
         && let Some(ids) = copy_events(pg, batch, chunk, stored_at).await?
     {
         return Ok(fold_copied(batch, chunk, ids, folded));

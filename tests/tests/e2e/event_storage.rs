@@ -66,50 +66,57 @@ async fn api_only(backend: Backend) -> anyhow::Result<(TestApp, ApplicationId)> 
     Ok((app, application))
 }
 
+/// Enough events in one chunk for PostgreSQL to take `COPY` (smaller chunks take the INSERT).
+const COPIED: usize = eye_store::COPY_MIN_ROWS + 10;
+
+fn events(ids: &[Uuid], session: &str, at: &str) -> anyhow::Result<Vec<NewEvent>> {
+    ids.iter().map(|id| event(*id, session, at)).collect()
+}
+
 async fn a_batch_with_events_stored_before_stores_only_the_new_ones(
     backend: Backend,
 ) -> anyhow::Result<()> {
     let (app, application) = api_only(backend).await?;
-    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let ids: Vec<Uuid> = (0..2 * COPIED).map(|_| Uuid::now_v7()).collect();
+    let (old, new) = ids.split_at(COPIED);
     let at = "2026-11-30T10:00:00Z";
-    let first: Vec<NewEvent> = ids[..3]
-        .iter()
-        .map(|id| event(*id, "s1", at))
-        .collect::<Result<_, _>>()?;
-    let stored = store_batch(&app.store, application, &first).await?;
-    assert_eq!(stored.inserted.len(), 3);
+    let stored = store_batch(&app.store, application, &events(old, "s1", at)?).await?;
+    assert_eq!(stored.inserted.len(), COPIED);
     assert_eq!(stored.duplicates, 0);
 
-    // A client's retry of the second event, with two new ones, one of them sent twice in the batch; the
-    // last one carries nanoseconds, which the database keeps to the microsecond.
-    let second = vec![
-        event(ids[1], "s1", at)?,
-        event(ids[3], "s1", at)?,
-        event(ids[3], "s1", at)?,
-        event(ids[4], "s2", "2026-11-30T10:00:01.123456789Z")?,
-    ];
+    // A client's retry of an event stored before, with new ones, the first of them sent twice in the
+    // batch; the last one carries nanoseconds, which the database keeps to the microsecond.
+    let mut second = vec![event(old[1], "s1", at)?];
+    second.extend(events(&new[..COPIED - 1], "s1", at)?);
+    second.push(event(new[0], "s1", at)?);
+    second.push(event(
+        new[COPIED - 1],
+        "s2",
+        "2026-11-30T10:00:01.123456789Z",
+    )?);
     let outcome = store_batch(&app.store, application, &second).await?;
     let inserted: Vec<Uuid> = outcome
         .inserted
         .iter()
         .map(|e| e.event_id.as_uuid())
         .collect();
-    assert_eq!(inserted, [ids[3], ids[4]]);
+    assert_eq!(inserted, new);
     assert_eq!(outcome.duplicates, 2);
 
-    for new in stored.inserted.iter().chain(&outcome.inserted) {
-        let (id, at) = stored_row(&app.store, new.event_id.as_uuid()).await?;
+    for stored_event in stored.inserted.iter().chain(&outcome.inserted) {
+        let (id, at) = stored_row(&app.store, stored_event.event_id.as_uuid()).await?;
         assert_eq!(
-            (new.cursor.id, new.cursor.at),
+            (stored_event.cursor.id, stored_event.cursor.at),
             (id, at),
             "the cursor is the row"
         );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 5);
+    let all = i64::try_from(ids.len())?;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, all);
     assert_eq!(
         app.count("SELECT CAST(SUM(event_count) AS BIGINT) FROM sessions")
             .await?,
-        5,
+        all,
         "each event counted once in its session"
     );
     assert_eq!(
@@ -136,9 +143,14 @@ async fn a_batch_with_events_stored_before_stores_only_the_new_ones_on_the_embed
 async fn postgres_keeps_event_times_to_the_microsecond_and_the_cursor_says_so() -> anyhow::Result<()>
 {
     let (app, application) = api_only(Backend::PostgresRedis).await?;
-    let id = Uuid::now_v7();
-    let sent = event(id, "s1", "2026-11-30T10:00:01.123456789Z")?;
-    let outcome = store_batch(&app.store, application, &[sent]).await?;
+    let ids: Vec<Uuid> = (0..COPIED).map(|_| Uuid::now_v7()).collect();
+    let id = ids[0];
+    let outcome = store_batch(
+        &app.store,
+        application,
+        &events(&ids, "s1", "2026-11-30T10:00:01.123456789Z")?,
+    )
+    .await?;
     let cursor = outcome.inserted[0].cursor;
     assert_eq!(cursor.at.timestamp_subsec_nanos(), 123_456_000);
     assert_eq!(stored_row(&app.store, id).await?, (cursor.id, cursor.at));
@@ -162,11 +174,11 @@ async fn until_a_writer_waits(app: &TestApp) -> anyhow::Result<()> {
 
 /// Two workers hold the same event (a client sent it twice, both copies queued). The second worker's
 /// `COPY` waits on the first one's uncommitted row; when the first commits, the unique key refuses the
-/// copy and the second worker stores its other event alone.
+/// copy and the second worker stores its other events alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_racing_with_the_same_event_store_it_once() -> anyhow::Result<()> {
     let (app, application) = api_only(Backend::PostgresRedis).await?;
-    let (shared, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let shared = Uuid::now_v7();
     let at = "2026-11-30T10:00:00Z";
     let first_events = [event(shared, "s1", at)?];
     let records: Vec<EventRecord<'_>> = first_events.iter().map(EventRecord::unvalidated).collect();
@@ -180,7 +192,10 @@ async fn two_workers_racing_with_the_same_event_store_it_once() -> anyhow::Resul
         })
         .await?;
 
-    let second_events = vec![event(shared, "s1", at)?, event(other, "s1", at)?];
+    let others: Vec<Uuid> = (0..COPIED).map(|_| Uuid::now_v7()).collect();
+    let mut second_events = vec![event(shared, "s1", at)?];
+    second_events.extend(events(&others, "s1", at)?);
+    let second_len = second_events.len();
     let store = app.store.clone();
     let second =
         tokio::spawn(async move { store_batch(&store, application, &second_events).await });
@@ -193,13 +208,22 @@ async fn two_workers_racing_with_the_same_event_store_it_once() -> anyhow::Resul
         .iter()
         .map(|e| e.event_id.as_uuid())
         .collect();
-    assert_eq!(inserted, [other]);
+    assert_eq!(inserted, others);
     assert_eq!(outcome.duplicates, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, 2);
+    // The second worker went by `COPY` first: the ids that copy took were given up with it, so the rows
+    // its fallback stored come after them (an INSERT alone would have taken the next ids).
+    let (shared_id, _) = stored_row(&app.store, shared).await?;
+    let first_fallback_id = outcome.inserted[0].cursor.id;
+    assert!(
+        first_fallback_id - shared_id > i64::try_from(second_len)?,
+        "ids {shared_id} then {first_fallback_id}: no COPY was tried"
+    );
+    let all = i64::try_from(others.len() + 1)?;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await?, all);
     assert_eq!(
         app.count("SELECT CAST(SUM(event_count) AS BIGINT) FROM sessions")
             .await?,
-        2
+        all
     );
     app.stop().await
 }
@@ -214,12 +238,21 @@ async fn values_holding_copys_reserved_characters_are_stored_as_sent(
         "text": "a\ttab, a\nnewline, a\rreturn, a \\ backslash and \\N",
         "quote": "\"quoted\"", "unicode": "żółw 🐢", "nested": {"list": [1, 2.5, null, true, "\\t"]}
     });
-    let sent = json!([{
+    // One request is one job: with the plain events beside it, PostgreSQL stores it by `COPY`.
+    let mut sent = vec![json!({
         "session_id": r"s\one", "category": "storage test", "name": "escaped", "user_id": r"\N",
         "device_id": r"d\\N", "data": data, "timestamp": "2026-11-30T10:00:00Z"
-    }]);
-    assert_eq!(app.post_events(sent).await?.status(), StatusCode::ACCEPTED);
-    app.wait_for_count("SELECT COUNT(*) FROM events", 1).await?;
+    })];
+    sent.extend((1..COPIED).map(|i| {
+        json!({"session_id": "plain", "category": "storage test", "name": "plain", "data": {"i": i},
+               "timestamp": "2026-11-30T10:00:00Z"})
+    }));
+    assert_eq!(
+        app.post_events(Value::Array(sent)).await?.status(),
+        StatusCode::ACCEPTED
+    );
+    app.wait_for_count("SELECT COUNT(*) FROM events", i64::try_from(COPIED)?)
+        .await?;
     let response = app
         .http
         .get(format!("{}/v1/events?name=escaped", app.base))
