@@ -12,6 +12,7 @@
 //!   unique key stays the one guarantee of exactly-once storage; `COPY` is only the fast way when nothing
 //!   in the chunk was stored before.
 
+use crate::events::stored_version;
 use crate::job_txn::PgJobTxn;
 use crate::{EventRecord, StoreError, StoredBatch};
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
@@ -121,7 +122,7 @@ fn copy_text(
         out.optional_text(event.device_id.as_ref().map(|d| d.as_str()));
         out.time(record.client_timestamp);
         match record.schema_version {
-            Some(version) => out.display(i32::try_from(version).unwrap_or(i32::MAX)),
+            Some(version) => out.display(stored_version(version)),
             None => out.null(),
         }
         out.end_row();
