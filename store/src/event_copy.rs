@@ -12,10 +12,10 @@
 //!   unique key stays the one guarantee of exactly-once storage; `COPY` is only the fast way when nothing
 //!   in the chunk was stored before.
 
-use crate::events::stored_version;
 use crate::job_txn::PgJobTxn;
+use crate::sql::{stored_time, stored_version};
 use crate::{EventRecord, StoreError, StoredBatch};
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, SqlErr, Statement};
 use std::io::Write;
 
@@ -39,12 +39,6 @@ const BYTES_PER_ROW: usize = 512;
 
 /// One id per event, in order, from the sequence behind `events.id` (what a plain INSERT would take).
 const TAKE_IDS: &str = "SELECT nextval('events_id_seq') AS id FROM generate_series(1, $1)";
-
-/// The time PostgreSQL keeps: microseconds. Both ways of storing write it so, and the cursors handed to
-/// the rules carry the very value stored.
-pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.trunc_subsecs(6)
-}
 
 /// Stores `chunk` by `COPY` and returns each event's row id, in order; `None` when an event of it was
 /// stored before, in which case nothing of the chunk was stored and the caller stores it the slow way.
@@ -156,7 +150,7 @@ impl CopyText {
 
     fn json(&mut self, value: &impl serde::Serialize) -> Result<(), DbErr> {
         serde_json::to_writer(Escaped(&mut self.0), value)
-            .map_err(|err| DbErr::Custom(err.to_string()))?;
+            .map_err(|err| DbErr::Json(err.to_string()))?;
         self.0.push(b'\t');
         Ok(())
     }

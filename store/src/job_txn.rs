@@ -109,7 +109,10 @@ impl PgJobTxn {
     }
 
     /// Runs `copy_statement` (a `COPY … FROM STDIN`), streaming `pieces` of its data in turn; the rows
-    /// copied. A piece that cannot be made aborts the copy.
+    /// copied. A piece that cannot be made aborts the copy. A limit, not met in practice (the pieces are
+    /// events written into memory, JSON maps among them, which cannot fail to encode): should one fail
+    /// after the server had already refused the copy, the driver's abort would not read the server's last
+    /// reply, and the connection could go back to the pool one reply behind.
     pub(crate) async fn copy_in(
         &self,
         copy_statement: &str,

@@ -8,6 +8,7 @@ mod entities;
 mod error;
 mod event_copy;
 mod event_counts;
+mod event_insert;
 mod event_types;
 mod events;
 mod ingest_errors;

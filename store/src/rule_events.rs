@@ -1,14 +1,15 @@
 //! Stored events as the notification rules read them: each user's events after their rule cursor.
 
 use crate::entities::events;
+use crate::sql::json_param;
 use crate::{EventCursor, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::RuleEvent;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    Statement,
 };
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -110,16 +111,13 @@ fn per_user_lateral(
         .iter()
         .map(|(category, name)| serde_json::json!([category, name]))
         .collect();
-    let json = |value: &[Value]| {
-        serde_json::to_string(value).map_err(|err| DbErr::Custom(err.to_string()))
-    };
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         PER_USER_LATERAL,
         [
             application.as_uuid().into(),
-            json(&users)?.into(),
-            json(&types)?.into(),
+            json_param(&users)?.into(),
+            json_param(&types)?.into(),
         ],
     ))
 }

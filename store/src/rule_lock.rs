@@ -7,18 +7,17 @@
 //! committed.
 
 use crate::entities::rule_states;
-use crate::event_copy::stored_time;
 use crate::notifications::insert_notifications;
 use crate::rule_events::{RuleEventRow, USERS_PER_QUERY, events_after};
 use crate::rule_state::{Checkpoint, StoredRuleState, UserKey, state_json, wake_at};
+use crate::sql::{json_param, stored_time};
 use crate::{EventCursor, IngestTxn, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{Notification, UserRuleState};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -64,7 +63,7 @@ CROSS JOIN LATERAL (
 ORDER BY u.n"#;
 
 fn lock_per_user(application: ApplicationId, users: &[String]) -> Result<Statement, StoreError> {
-    let users = serde_json::to_string(users).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let users = json_param(&users)?;
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         LOCK_PER_USER,
@@ -253,8 +252,7 @@ impl IngestTxn {
             } else {
                 WRITE_STATES_AND_CHECKPOINTS
             };
-            let rows =
-                serde_json::to_string(&rows).map_err(|err| DbErr::Custom(err.to_string()))?;
+            let rows = json_param(&rows)?;
             self.txn
                 .execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,

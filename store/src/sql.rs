@@ -1,6 +1,26 @@
-//! Raw statements that run unchanged on PostgreSQL and SQLite, but for the placeholder syntax.
+//! Raw statements that run unchanged on PostgreSQL and SQLite, but for the placeholder syntax; values
+//! as the database keeps them; JSON parameters.
 
-use sea_orm::{DbBackend, Statement, Value};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{DbBackend, DbErr, Statement, Value};
+use serde::Serialize;
+
+/// The time PostgreSQL keeps: microseconds. Every way of storing an event or a rule state writes it so,
+/// and the cursors handed to the rules carry the very value stored.
+pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(6)
+}
+
+/// A schema version as the `integer` column holds it, the same way on every path (versions count up from
+/// 1; one past `i32::MAX` would take two billion publications).
+pub(crate) fn stored_version(version: u32) -> i32 {
+    i32::try_from(version).unwrap_or(i32::MAX)
+}
+
+/// A value as one JSON text parameter, for PostgreSQL to unpack (`json_to_recordset` and friends).
+pub(crate) fn json_param(value: &impl Serialize) -> Result<String, DbErr> {
+    serde_json::to_string(value).map_err(|err| DbErr::Json(err.to_string()))
+}
 
 /// The bound values of one statement and their placeholders (`$n` on PostgreSQL, `?` on SQLite).
 pub(crate) struct Params {
