@@ -19,6 +19,7 @@ mod m20261130_000013_notification_pages;
 mod m20261130_000015_erasures;
 mod m20261130_000016_event_counts;
 mod m20261130_000017_lean_event_indexes;
+mod m20261130_000018_rule_state_revision;
 mod statements;
 
 /// Applies the migrations in order.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000015_erasures::Migration),
             Box::new(m20261130_000016_event_counts::Migration),
             Box::new(m20261130_000017_lean_event_indexes::Migration),
+            Box::new(m20261130_000018_rule_state_revision::Migration),
         ]
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn recordset_insert(
         RECORDSET_INSERT,
         [
             batch.application_id.as_uuid().into(),
-            batch.received_at.into(),
+            stored_time(batch.received_at).into(),
             stored_at.into(),
             rows.into(),
         ],
@@ -113,7 +113,7 @@ pub(crate) fn values_insert(
                 event.data.to_value().into(),
                 record.timestamp.into(),
                 event.sent_at.into(),
-                batch.received_at.into(),
+                stored_time(batch.received_at).into(),
                 stored_at.into(),
                 event.user_id.as_ref().map(|u| u.as_str().to_owned()).into(),
                 event

@@ -46,6 +46,7 @@ pub use rule_lock::{CheckpointWrite, RuleWrite};
 pub use rule_state::{Checkpoint, RuleUpdate, StoredRuleState, UserKey};
 pub use rules::{RulePublished, RuleRevision, StoredRule};
 pub use sea_orm::DbErr;
+pub use sql::stored_time;
 
 use eye_migration::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};

@@ -11,7 +11,7 @@ use crate::notifications::insert_notifications;
 use crate::rule_events::{RuleEventRow, USERS_PER_QUERY, events_after};
 use crate::rule_state::{Checkpoint, StoredRuleState, UserKey, state_json, wake_at};
 use crate::sql::{json_param, stored_time};
-use crate::{EventCursor, IngestTxn, StoreError};
+use crate::{EventCursor, IngestTxn, RuleRevision, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{Notification, UserRuleState};
@@ -35,6 +35,8 @@ pub struct RuleWrite<'a> {
     pub checkpoint: CheckpointWrite<'a>,
     /// The notifications it decided (once per occasion).
     pub notifications: &'a [Notification],
+    /// The rules' revision it was evaluated with.
+    pub revision: RuleRevision,
 }
 
 /// What a write does to the stored checkpoint.
@@ -79,14 +81,15 @@ macro_rules! write_states {
     ($checkpoint:literal) => {
         concat!(
             r#"INSERT INTO rule_states AS r (application_id, user_id, state, version, cursor_at, cursor_id,
-    wake_at, checkpoint, checkpoint_at, checkpoint_id, updated_at)
+    wake_at, checkpoint, checkpoint_at, checkpoint_id, updated_at, rules_revision)
 SELECT $1, w.user_id, w.state, 1, w.cursor_at, w.cursor_id, w.wake_at, w.checkpoint, w.checkpoint_at,
-    w.checkpoint_id, $2
+    w.checkpoint_id, $2, w.rules_revision
 FROM json_to_recordset($3::json) AS w(user_id text, state jsonb, cursor_at timestamptz, cursor_id bigint,
-    wake_at timestamptz, checkpoint jsonb, checkpoint_at timestamptz, checkpoint_id bigint)
+    wake_at timestamptz, checkpoint jsonb, checkpoint_at timestamptz, checkpoint_id bigint,
+    rules_revision bigint)
 ON CONFLICT (application_id, user_id) DO UPDATE SET state = excluded.state, version = r.version + 1,
     cursor_at = excluded.cursor_at, cursor_id = excluded.cursor_id, wake_at = excluded.wake_at,
-    updated_at = excluded.updated_at"#,
+    updated_at = excluded.updated_at, rules_revision = excluded.rules_revision"#,
             $checkpoint
         )
     };
@@ -112,6 +115,7 @@ struct StateRow<'a> {
     checkpoint: Option<&'a UserRuleState>,
     checkpoint_at: Option<DateTime<Utc>>,
     checkpoint_id: Option<i64>,
+    rules_revision: i64,
 }
 
 impl<'a> From<&RuleWrite<'a>> for StateRow<'a> {
@@ -130,6 +134,7 @@ impl<'a> From<&RuleWrite<'a>> for StateRow<'a> {
             checkpoint: checkpoint.map(|c| &c.state),
             checkpoint_at: checkpoint.map(|c| stored_time(c.cursor.at)),
             checkpoint_id: checkpoint.map(|c| c.cursor.id),
+            rules_revision: write.revision.get(),
         }
     }
 }
@@ -193,6 +198,7 @@ impl IngestTxn {
             checkpoint_at: Set(None),
             checkpoint_id: Set(None),
             updated_at: Set(now),
+            rules_revision: Set(None),
         });
         rule_states::Entity::insert_many(rows)
             .on_conflict(
@@ -272,7 +278,8 @@ impl IngestTxn {
             .col_expr(C::CursorAt, Expr::value(write.cursor.map(|c| c.at)))
             .col_expr(C::CursorId, Expr::value(write.cursor.map(|c| c.id)))
             .col_expr(C::WakeAt, Expr::value(wake_at(write.state)))
-            .col_expr(C::UpdatedAt, Expr::value(Utc::now()));
+            .col_expr(C::UpdatedAt, Expr::value(Utc::now()))
+            .col_expr(C::RulesRevision, Expr::value(write.revision.get()));
         match write.checkpoint {
             CheckpointWrite::Keep => {}
             CheckpointWrite::Set(checkpoint) => {

@@ -3,7 +3,7 @@
 
 use crate::entities::rule_states;
 use crate::notifications::insert_notifications;
-use crate::{EventCursor, Store, StoreError};
+use crate::{EventCursor, RuleRevision, Store, StoreError};
 use chrono::{DateTime, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{Lateness, Notification, UserRuleState, due_at};
@@ -34,6 +34,9 @@ pub struct StoredRuleState {
     pub cursor: Option<EventCursor>,
     /// The state as it stood after an earlier event, to rebuild from without reading the whole history.
     pub checkpoint: Option<Checkpoint>,
+    /// The rules' revision the state was last evaluated with (`None`: never evaluated). While it is the
+    /// current one, every stored event of the user that the rules name is evaluated up to `cursor`.
+    pub revision: Option<RuleRevision>,
 }
 
 /// A user's rule state as it stood right after the event at `cursor`: every stored event of the user up
@@ -82,6 +85,7 @@ impl TryFrom<rule_states::Model> for StoredRuleState {
             version: Some(row.version),
             cursor,
             checkpoint,
+            revision: row.rules_revision.map(RuleRevision::from),
         })
     }
 }

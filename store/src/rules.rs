@@ -52,6 +52,13 @@ impl RuleRevision {
     }
 }
 
+impl From<i64> for RuleRevision {
+    /// A revision as the database keeps it.
+    fn from(revision: i64) -> Self {
+        Self(revision)
+    }
+}
+
 const BUMP: &str = "UPDATE rule_revision SET revision = revision + 1 WHERE id = 1";
 const READ: &str = "SELECT revision FROM rule_revision WHERE id = 1";
 

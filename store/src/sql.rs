@@ -5,9 +5,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DbBackend, DbErr, Statement, Value};
 use serde::Serialize;
 
-/// The time PostgreSQL keeps: microseconds. Every way of storing an event or a rule state writes it so,
-/// and the cursors handed to the rules carry the very value stored.
-pub(crate) fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
+/// The time PostgreSQL keeps: microseconds. Every way of storing an event or a rule state writes it so
+/// (SQLite keeps an event's own times, `timestamp`, `sent_at` and `client_timestamp`, as sent, and its
+/// `received_at` so), and the cursors handed to the rules carry the very value stored.
+pub fn stored_time(at: DateTime<Utc>) -> DateTime<Utc> {
     at.trunc_subsecs(6)
 }
 

@@ -11,7 +11,7 @@ use crate::liveness::Liveness;
 use crate::metrics::WorkerMetrics;
 use crate::registry::RegistryWatcher;
 use crate::retry::{Retry, RetrySettings, Stopped};
-use crate::rules::RuleReactor;
+use crate::rules::{NewlyStored, RuleReactor};
 use crate::validate::{Judged, Validator, error_record};
 use apalis::prelude::{Attempt, Data};
 use eye_domain::{Failure, IngestBatch, NewEvent, Retryability};
@@ -207,14 +207,11 @@ impl Processor {
             events,
             refused,
         };
-        self.retry
-            .run(|| self.try_unit(batch.application_id, sent, stored))
-            .await
+        self.retry.run(|| self.try_unit(sent, stored)).await
     }
 
     async fn try_unit(
         &self,
-        application: eye_domain::ApplicationId,
         sent: &[NewEvent],
         stored: StoredBatch<'_>,
     ) -> Result<InsertOutcome, UnitError> {
@@ -225,10 +222,13 @@ impl Processor {
             .map_err(UnitError::Storage)?;
         let outcome = txn.insert_batch(stored).await.map_err(UnitError::Storage)?;
         if let Some(rules) = &self.rules {
-            rules
-                .react(&txn, application, sent, &outcome.inserted)
-                .await
-                .map_err(UnitError::Rules)?;
+            let new = NewlyStored {
+                application: stored.application_id,
+                received_at: stored.received_at,
+                sent,
+                inserted: &outcome.inserted,
+            };
+            rules.react(&txn, new).await.map_err(UnitError::Rules)?;
         }
         txn.commit().await.map_err(UnitError::Storage)?;
         Ok(outcome)

@@ -20,6 +20,7 @@ pub struct Model {
     pub checkpoint_at: Option<DateTimeUtc>,
     pub checkpoint_id: Option<i64>,
     pub updated_at: DateTimeUtc,
+    pub rules_revision: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,7 +7,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use eye_domain::ApplicationId;
 use eye_rules::{AbsenceTimer, OccasionKey, RuleName, UserRuleState};
 use eye_server::Role;
-use eye_store::{Checkpoint, CheckpointWrite, EventCursor, RuleWrite, StoredRuleState, UserKey};
+use eye_store::{
+    Checkpoint, CheckpointWrite, EventCursor, RuleRevision, RuleWrite, StoredRuleState, UserKey,
+};
 use sea_orm::{ConnectionTrait, Statement};
 use std::collections::HashMap;
 
@@ -83,6 +85,8 @@ async fn write(
             cursor: Some(cursor),
             checkpoint,
             notifications: &[],
+            // A revision per write, to see which one each state kept.
+            revision: RuleRevision::from(cursor.id),
         })
         .collect();
     txn.write_rule_states(&writes).await?;
@@ -140,6 +144,11 @@ async fn states_are_written_with_their_checkpoints(backend: Backend) -> anyhow::
         assert_eq!(state.version, Some(2), "{user}: written twice");
         assert_eq!(state.cursor, Some(cursor(start, 3)), "{user}");
         assert_eq!(state.state, waiting[i], "{user}: the state written");
+        assert_eq!(
+            state.revision,
+            Some(RuleRevision::from(3)),
+            "{user}: the rules' revision it was evaluated with"
+        );
     }
     for (hours, user) in (1..).zip(USERS) {
         let (wake_at, updated_at) = wake_and_update(&app, user).await?;

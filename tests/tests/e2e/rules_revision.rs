@@ -16,7 +16,7 @@ async fn a_publish_waits_for_the_job_evaluating_and_the_next_job_uses_the_new_ru
     let (book, other_worker) = (RuleBook::new(), RuleBook::new());
     let job = store.begin_ingest().await?;
     assert!(
-        book.rules_for(&job).await?.rules().is_empty(),
+        book.rules_for(&job).await?.rules.rules().is_empty(),
         "nothing published yet"
     );
 
@@ -33,7 +33,7 @@ async fn a_publish_waits_for_the_job_evaluating_and_the_next_job_uses_the_new_ru
         "a publish commits only after the evaluating job"
     );
     assert!(
-        book.rules_for(&job).await?.rules().is_empty(),
+        book.rules_for(&job).await?.rules.rules().is_empty(),
         "the job keeps its version"
     );
     job.commit().await?;
@@ -43,7 +43,7 @@ async fn a_publish_waits_for_the_job_evaluating_and_the_next_job_uses_the_new_ru
         let next = store.begin_ingest().await?;
         let rules = book.rules_for(&next).await?;
         assert_eq!(
-            rules.rules().len(),
+            rules.rules.rules().len(),
             1,
             "every worker's next job evaluates the new rule"
         );

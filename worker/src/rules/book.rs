@@ -7,9 +7,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 /// The published rules at one revision.
 #[derive(Debug, Clone)]
-struct Loaded {
-    revision: RuleRevision,
-    rules: Arc<RuleSet>,
+pub struct PublishedRules {
+    /// The revision a job's transaction read.
+    pub revision: RuleRevision,
+    /// The rules live at that revision.
+    pub rules: Arc<RuleSet>,
 }
 
 /// The published rules, cached per revision (cheap to clone; clones share the cache).
@@ -20,7 +22,7 @@ struct Loaded {
 /// single-row read per job that has events with a user; the reload, only when the revision moved.
 #[derive(Clone, Default)]
 pub struct RuleBook {
-    current: Arc<RwLock<Option<Loaded>>>,
+    current: Arc<RwLock<Option<PublishedRules>>>,
 }
 
 impl RuleBook {
@@ -30,10 +32,10 @@ impl RuleBook {
     }
 
     /// The rules of the revision `txn` sees: from the cache, or loaded inside `txn`.
-    pub async fn rules_for(&self, txn: &IngestTxn) -> Result<Arc<RuleSet>, StoreError> {
+    pub async fn rules_for(&self, txn: &IngestTxn) -> Result<PublishedRules, StoreError> {
         let revision = txn.rule_revision().await?;
-        if let Some(rules) = self.cached(revision) {
-            return Ok(rules);
+        if let Some(published) = self.cached(revision) {
+            return Ok(published);
         }
         let rules = Arc::new(rule_set(&txn.live_rules().await?));
         tracing::info!(
@@ -47,20 +49,20 @@ impl RuleBook {
             .as_ref()
             .is_none_or(|loaded| loaded.revision < revision)
         {
-            *current = Some(Loaded {
+            *current = Some(PublishedRules {
                 revision,
                 rules: rules.clone(),
             });
         }
-        Ok(rules)
+        Ok(PublishedRules { revision, rules })
     }
 
-    fn cached(&self, revision: RuleRevision) -> Option<Arc<RuleSet>> {
+    fn cached(&self, revision: RuleRevision) -> Option<PublishedRules> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);
         current
             .as_ref()
             .filter(|loaded| loaded.revision == revision)
-            .map(|loaded| loaded.rules.clone())
+            .cloned()
     }
 }
 

@@ -12,12 +12,12 @@ mod book;
 mod reactor;
 mod sweeper;
 
-pub use book::{RuleBook, rule_set};
-pub use reactor::RuleReactor;
+pub use book::{PublishedRules, RuleBook, rule_set};
+pub use reactor::{NewlyStored, RuleReactor};
 pub use sweeper::{Sweeper, SweeperSettings};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use eye_rules::{Outcome, RuleSet, UserRuleState, evaluate};
+use eye_rules::{Outcome, RuleEvent, RuleSet, UserRuleState, evaluate};
 use eye_store::{Checkpoint, EventCursor, RuleEventRow};
 use std::sync::Arc;
 
@@ -45,6 +45,22 @@ pub type SharedClock = Arc<dyn Clock>;
 /// the events after it; only one more than this late rebuilds from the user's first event.
 pub(crate) const CHECKPOINT_LAG: TimeDelta = TimeDelta::hours(24);
 
+/// One of a user's events as the rules evaluate it, and where it sits in the user's stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Positioned<'a> {
+    pub cursor: EventCursor,
+    pub event: RuleEvent<'a>,
+}
+
+impl<'a> From<&'a RuleEventRow> for Positioned<'a> {
+    fn from(row: &'a RuleEventRow) -> Self {
+        Self {
+            cursor: row.cursor,
+            event: row.as_rule_event(),
+        }
+    }
+}
+
 /// A user's state after evaluating events in order, and what it decided on the way.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Evaluated {
@@ -66,7 +82,7 @@ pub(crate) fn evaluate_in_order(
     rules: &RuleSet,
     start: (UserRuleState, Option<EventCursor>),
     first_new: EventCursor,
-    events: &[RuleEventRow],
+    events: &[Positioned<'_>],
 ) -> Evaluated {
     let (state, cursor) = start;
     let mut done = Evaluated {
@@ -94,11 +110,11 @@ pub(crate) fn evaluate_in_order(
 fn evaluate_into(
     rules: &RuleSet,
     done: &mut Evaluated,
-    events: &[RuleEventRow],
+    events: &[Positioned<'_>],
     first_new: EventCursor,
 ) {
     for event in events {
-        let outcome = evaluate(rules, &done.state, &event.as_rule_event());
+        let outcome = evaluate(rules, &done.state, &event.event);
         done.state.apply(&outcome.changes);
         done.outcome.changes.extend(outcome.changes);
         if event.cursor >= first_new {
@@ -133,6 +149,10 @@ mod tests {
         id: 0,
     };
 
+    fn positioned(rows: &[RuleEventRow]) -> Vec<Positioned<'_>> {
+        rows.iter().map(Positioned::from).collect()
+    }
+
     fn workout(hours: i64, id: i64) -> RuleEventRow {
         RuleEventRow {
             name: "workout".into(),
@@ -155,7 +175,8 @@ mod tests {
             "#,
         )
         .expect("valid rule");
-        let events = [workout(0, 1), workout(0, 2), workout(0, 3), workout(0, 4)];
+        let rows = [workout(0, 1), workout(0, 2), workout(0, 3), workout(0, 4)];
+        let events = positioned(&rows);
         let start = || (UserRuleState::default(), None);
         let all = evaluate_in_order(&rules, start(), FIRST, &events);
         assert_eq!(all.outcome.notifications.len(), 2);
@@ -177,7 +198,8 @@ mod tests {
     #[test]
     fn the_checkpoint_is_the_state_after_the_last_event_a_day_behind_the_newest() {
         let rules = RuleSet::seed().expect("seed rules");
-        let events = [launch(0, 1), launch(2, 2), launch(25, 3), launch(27, 4)];
+        let rows = [launch(0, 1), launch(2, 2), launch(25, 3), launch(27, 4)];
+        let events = positioned(&rows);
         let done = evaluate_in_order(&rules, (UserRuleState::default(), None), FIRST, &events);
         let checkpoint = done.checkpoint.expect("a checkpoint");
         assert_eq!(checkpoint.cursor, events[1].cursor, "2 h <= 27 h - 24 h");
@@ -194,7 +216,8 @@ mod tests {
     #[test]
     fn events_within_a_day_of_each_other_pass_no_checkpoint() {
         let rules = RuleSet::seed().expect("seed rules");
-        let events = [launch(0, 1), launch(23, 2)];
+        let rows = [launch(0, 1), launch(23, 2)];
+        let events = positioned(&rows);
         let done = evaluate_in_order(&rules, (UserRuleState::default(), None), FIRST, &events);
         assert!(done.checkpoint.is_none());
         assert_eq!(done.cursor, Some(events[1].cursor));

@@ -17,18 +17,23 @@
 //! 3. **Evaluation in event-time order.** If a new event sits after the cursor, the events after the
 //!    cursor are evaluated from the stored state. If it sits before (parallel jobs committed a user's
 //!    events out of order), the state is rebuilt: from the checkpoint when the event is newer than it,
-//!    otherwise from the user's first event. In-order traffic never rebuilds.
+//!    otherwise from the user's first event. In-order traffic never rebuilds, and reads nothing back
+//!    while the rules stay those its state was evaluated with: by 1 and 2, the user's stored events after
+//!    the cursor are then exactly the job's own (`Start::continues_in_memory`). A state never evaluated,
+//!    or evaluated under other rules, reads the stored events after the cursor once, so a new rule sees
+//!    the events of a type only it names as history.
 //! 4. **Decisions never depend on commit order.** Absence timers fire only by the wall clock
 //!    (the sweeper), once no event inside their window can still arrive; a later event arriving first
 //!    cannot fire one. Rebuilds may decide an occasion again; the outbox keeps one notification per
 //!    occasion key (a unique constraint), so none is sent twice.
 
-use super::{Evaluated, RuleBook, evaluate_in_order};
+use super::{Evaluated, Positioned, PublishedRules, RuleBook, evaluate_in_order};
+use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, NewEvent};
-use eye_rules::{RuleSet, UserRuleState};
+use eye_rules::{RuleEvent, RuleSet, UserRuleState};
 use eye_store::{
-    CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, RuleWrite, StoreError, StoredRuleState,
-    UserKey,
+    CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, RuleEventRow, RuleRevision, RuleWrite,
+    StoreError, StoredRuleState, UserKey, stored_time,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,99 +43,146 @@ pub struct RuleReactor {
     book: RuleBook,
 }
 
+/// What one unit of work stored, as the rules need it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewlyStored<'a> {
+    /// The sender.
+    pub application: ApplicationId,
+    /// When The Eye accepted the events.
+    pub received_at: DateTime<Utc>,
+    /// The events of the job (or of the part of it being stored), as sent.
+    pub sent: &'a [NewEvent],
+    /// Those the unit of work stored (never duplicates), with their stored positions.
+    pub inserted: &'a [InsertedEvent],
+}
+
 impl RuleReactor {
     /// A reactor applying the published rules, at the revision each job's unit of work sees.
     pub fn new(book: RuleBook) -> Self {
         Self { book }
     }
 
-    /// Evaluates the events of a batch that `txn` just stored (`inserted`: never duplicates), before the
-    /// transaction commits. Only events with a user and of a type some rule names start an evaluation
-    /// (which then covers that user's stored events of such types since the rule cursor: the others
-    /// change nothing, so they are not read); a batch without any
-    /// costs no query beyond reading the rules' revision, and a batch without any user, or that stored
-    /// nothing new, not even that.
-    #[tracing::instrument(skip_all, fields(application = %application, events = inserted.len()), err)]
-    pub async fn react(
-        &self,
-        txn: &IngestTxn,
-        application: ApplicationId,
-        batch: &[NewEvent],
-        inserted: &[InsertedEvent],
-    ) -> Result<(), StoreError> {
+    /// Evaluates the events a unit of work just stored, before its transaction commits. Only events with
+    /// a user and of a type some rule names start an evaluation; a batch without any costs no query
+    /// beyond reading the rules' revision, and a batch without any user, or that stored nothing new, not
+    /// even that. A user whose new events all come after the rule cursor, with a state evaluated at the
+    /// current revision, is evaluated from the job's own events; the others read their stored events
+    /// back (step 3 of the protocol).
+    #[tracing::instrument(skip_all, fields(application = %stored.application, events = stored.inserted.len()), err)]
+    pub async fn react(&self, txn: &IngestTxn, stored: NewlyStored<'_>) -> Result<(), StoreError> {
         // Only events this unit stored can notify: a redelivered batch (all duplicates) costs nothing.
-        if inserted.is_empty() || !batch.iter().any(|event| event.user_id.is_some()) {
+        if stored.inserted.is_empty() || !stored.sent.iter().any(|e| e.user_id.is_some()) {
             return Ok(());
         }
-        let rules = self.book.rules_for(txn).await?;
-        let pending = earliest_per_user(&rules, batch, inserted);
-        if pending.is_empty() {
+        let published = self.book.rules_for(txn).await?;
+        let rules = published.rules.as_ref();
+        let own = own_events(rules, stored);
+        if own.is_empty() {
             return Ok(());
         }
-        let users: Vec<String> = pending.keys().cloned().collect();
-        let stored = txn.lock_rule_states(application, &users).await?;
-        let starts = starting_points(application, &pending, stored);
-        let from: Vec<(String, Option<EventCursor>)> = starts
-            .iter()
-            .map(|(key, start)| (key.user_id.clone(), start.cursor))
-            .collect();
-        let mut events = txn
-            .rule_events_after(application, &from, &rules.event_types())
-            .await?;
+        let users: Vec<String> = own.keys().cloned().collect();
+        let states = txn.lock_rule_states(stored.application, &users).await?;
+        let starts = starting_points(stored.application, &own, states);
+        let mut read = read_back(txn, stored.application, rules, &published, &starts).await?;
         let evaluated: Vec<Evaluated> = starts
             .iter()
             .map(|(key, start)| {
-                let events = events.remove(&key.user_id).unwrap_or_default();
-                let first_new = pending[&key.user_id];
+                let own = &own[&key.user_id];
+                let first_new = own[0].cursor;
                 let from = (start.state.clone(), start.cursor);
-                evaluate_in_order(&rules, from, first_new, &events)
+                if start.continues_in_memory(published.revision) {
+                    return evaluate_in_order(rules, from, first_new, own);
+                }
+                let rows = read.remove(&key.user_id).unwrap_or_default();
+                let events: Vec<Positioned<'_>> = rows.iter().map(Positioned::from).collect();
+                evaluate_in_order(rules, from, first_new, &events)
             })
             .collect();
         let writes: Vec<RuleWrite<'_>> = starts
             .iter()
             .zip(&evaluated)
-            .map(|((key, start), evaluated)| rule_write(key, start, evaluated))
+            .map(|((key, start), evaluated)| rule_write(key, start, evaluated, published.revision))
             .collect();
         txn.write_rule_states(&writes).await
     }
 }
 
-/// Each user's earliest newly stored event of a type the rules concern.
-fn earliest_per_user(
+/// The stored events of the users that cannot continue from the job's own events, after their starting
+/// point; no query when every user can.
+async fn read_back(
+    txn: &IngestTxn,
+    application: ApplicationId,
     rules: &RuleSet,
-    batch: &[NewEvent],
-    inserted: &[InsertedEvent],
-) -> BTreeMap<String, EventCursor> {
-    let concerned: Vec<(&str, EventId)> = batch
+    published: &PublishedRules,
+    starts: &[(UserKey, Start)],
+) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
+    let from: Vec<(String, Option<EventCursor>)> = starts
         .iter()
-        .filter(|e| {
-            let type_ = &e.event_type;
-            rules.concerns(type_.category.as_str(), type_.name.as_str())
-        })
-        .filter_map(|e| Some((e.user_id.as_ref()?.as_str(), e.event_id)))
+        .filter(|(_, start)| !start.continues_in_memory(published.revision))
+        .map(|(key, start)| (key.user_id.clone(), start.cursor))
         .collect();
-    let mut earliest: BTreeMap<String, EventCursor> = BTreeMap::new();
-    // Most traffic concerns no rule: skip indexing the stored events then.
-    if concerned.is_empty() {
-        return earliest;
+    if from.is_empty() {
+        return Ok(HashMap::new());
     }
-    let cursors: HashMap<EventId, EventCursor> =
-        inserted.iter().map(|e| (e.event_id, e.cursor)).collect();
-    for (user, event_id) in concerned {
-        let Some(cursor) = cursors.get(&event_id) else {
+    txn.rule_events_after(application, &from, &rules.event_types())
+        .await
+}
+
+/// Each user's newly stored events of the types the rules concern, in event-time order, as stored: the
+/// position the store gave them, the times as the database keeps them. An event sent twice in one batch
+/// was stored once, from its first copy (the insert keeps the first row of a key and skips the others).
+fn own_events<'a>(
+    rules: &RuleSet,
+    stored: NewlyStored<'a>,
+) -> BTreeMap<String, Vec<Positioned<'a>>> {
+    let mut own: BTreeMap<String, Vec<Positioned<'a>>> = BTreeMap::new();
+    let mut sent: HashMap<EventId, &'a NewEvent> = HashMap::new();
+    for event in stored.sent {
+        let (category, name) = (&event.event_type.category, &event.event_type.name);
+        if event.user_id.is_some() && rules.concerns(category.as_str(), name.as_str()) {
+            sent.entry(event.event_id).or_insert(event);
+        }
+    }
+    // Most traffic concerns no rule: skip indexing the stored events then.
+    if sent.is_empty() {
+        return own;
+    }
+    let received_at = stored_time(stored.received_at);
+    for inserted in stored.inserted {
+        let Some((event, user)) = sent
+            .get(&inserted.event_id)
+            .and_then(|event| Some((event, event.user_id.as_ref()?.as_str())))
+        else {
             continue;
         };
-        earliest
-            .entry(user.to_owned())
-            .and_modify(|first| *first = (*first).min(*cursor))
-            .or_insert(*cursor);
+        let positioned = Positioned {
+            cursor: inserted.cursor,
+            event: RuleEvent {
+                event_id: event.event_id.as_uuid(),
+                category: event.event_type.category.as_str(),
+                name: event.event_type.name.as_str(),
+                user_id: Some(user),
+                data: event.data.fields(),
+                timestamp: inserted.cursor.at,
+                received_at,
+            },
+        };
+        own.entry(user.to_owned()).or_default().push(positioned);
     }
-    earliest
+    for events in own.values_mut() {
+        events.sort_by_key(|event| event.cursor);
+    }
+    own
 }
 
 /// The write of one user's evaluation: its new state, and the checkpoint it passed (or the stored one, if
 /// still true, or none).
-fn rule_write<'a>(key: &'a UserKey, start: &Start, evaluated: &'a Evaluated) -> RuleWrite<'a> {
+fn rule_write<'a>(
+    key: &'a UserKey,
+    start: &Start,
+    evaluated: &'a Evaluated,
+    revision: RuleRevision,
+) -> RuleWrite<'a> {
     let checkpoint = match (&evaluated.checkpoint, start.origin) {
         (Some(checkpoint), _) => CheckpointWrite::Set(checkpoint),
         (None, Origin::Scratch) => CheckpointWrite::Clear,
@@ -142,23 +194,24 @@ fn rule_write<'a>(key: &'a UserKey, start: &Start, evaluated: &'a Evaluated) -> 
         cursor: evaluated.cursor,
         checkpoint,
         notifications: &evaluated.outcome.notifications,
+        revision,
     }
 }
 
 /// Each pending user's key and starting point, in the map's (user) order.
 fn starting_points(
     application: ApplicationId,
-    pending: &BTreeMap<String, EventCursor>,
+    own: &BTreeMap<String, Vec<Positioned<'_>>>,
     mut stored: HashMap<String, StoredRuleState>,
 ) -> Vec<(UserKey, Start)> {
-    pending
-        .iter()
+    own.iter()
+        .filter_map(|(user, events)| Some((user, events.first()?.cursor)))
         .map(|(user, first_new)| {
             let key = UserKey {
                 application_id: application,
                 user_id: user.clone(),
             };
-            let start = starting_point(&key, stored.remove(user).unwrap_or_default(), *first_new);
+            let start = starting_point(&key, stored.remove(user).unwrap_or_default(), first_new);
             (key, start)
         })
         .collect()
@@ -170,6 +223,20 @@ struct Start {
     state: UserRuleState,
     cursor: Option<EventCursor>,
     origin: Origin,
+    /// The rules' revision the stored state was evaluated with.
+    evaluated_with: Option<RuleRevision>,
+}
+
+impl Start {
+    /// Whether the user's events after this start are exactly the job's own: the new events all come
+    /// after the cursor, and the stored state was evaluated with the rules of `current`. Every job that
+    /// stores a user's events of a type these rules name evaluates them under the user's lock before it
+    /// commits (step 1), so a stored event after the cursor is one this job stored. Under other rules
+    /// (a publish or delete since, or a state never evaluated), events of a type only the new rules name
+    /// may lie after the cursor unevaluated, and a rebuild starts before the cursor: both read back.
+    fn continues_in_memory(&self, current: RuleRevision) -> bool {
+        self.origin == Origin::Cursor && self.evaluated_with == Some(current)
+    }
 }
 
 /// Which stored point an evaluation starts from.
@@ -186,11 +253,13 @@ enum Origin {
 /// After the stored cursor when every new event is later; otherwise from the latest stored point before
 /// the earliest new event (an equal position is the cursor itself, evaluated already).
 fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor) -> Start {
+    let evaluated_with = stored.revision;
     let Some(cursor) = stored.cursor.filter(|cursor| first_new < *cursor) else {
         return Start {
             state: stored.state,
             cursor: stored.cursor,
             origin: Origin::Cursor,
+            evaluated_with,
         };
     };
     match stored.checkpoint.filter(|c| c.cursor < first_new) {
@@ -200,6 +269,7 @@ fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor
                 state: checkpoint.state,
                 cursor: Some(checkpoint.cursor),
                 origin: Origin::Checkpoint,
+                evaluated_with,
             }
         }
         None => {
@@ -208,6 +278,7 @@ fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor
                 state: UserRuleState::default(),
                 cursor: None,
                 origin: Origin::Scratch,
+                evaluated_with,
             }
         }
     }
@@ -242,7 +313,95 @@ mod tests {
                 state: UserRuleState::default(),
                 cursor,
             }),
+            revision: Some(RuleRevision::from(3)),
         }
+    }
+
+    #[test]
+    fn only_in_order_events_under_the_rules_the_state_was_evaluated_with_skip_the_read_back() {
+        let current = RuleRevision::from(3);
+        let in_order = starting_point(&key(), stored(Some(at(10, 1)), None), at(11, 2));
+        assert!(in_order.continues_in_memory(current));
+        assert!(
+            !in_order.continues_in_memory(RuleRevision::from(4)),
+            "a publish since: events only the new rules name may lie after the cursor"
+        );
+        let never_evaluated = StoredRuleState {
+            revision: None,
+            ..stored(None, None)
+        };
+        let first = starting_point(&key(), never_evaluated, at(11, 2));
+        assert!(
+            !first.continues_in_memory(current),
+            "a user's first evaluation"
+        );
+        let late = starting_point(&key(), stored(Some(at(10, 1)), None), at(9, 2));
+        assert!(!late.continues_in_memory(current), "a rebuild");
+    }
+
+    fn sent(id: u128, user: Option<&str>, name: &str, minute: i64) -> NewEvent {
+        serde_json::from_value(serde_json::json!({
+            "event_id": uuid::Uuid::from_u128(id), "session_id": "s", "category": "fitness",
+            "name": name, "user_id": user, "data": {"minute": minute},
+            "timestamp": (DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(minute)).to_rfc3339(),
+        }))
+        .expect("a valid event")
+    }
+
+    #[test]
+    fn own_events_are_the_stored_ones_the_rules_name_per_user_in_event_time_order() {
+        let rules = eye_rules::RuleSet::seed().expect("seed rules");
+        let batch = [
+            sent(1, Some("b"), "app_launch", 5),
+            sent(2, Some("a"), "app_launch", 9),
+            sent(3, Some("a"), "app_launch", 2),
+            sent(3, Some("a"), "app_launch", 7), // the same id again: stored from its first copy
+            sent(4, Some("a"), "not_a_rule_type", 3),
+            sent(5, None, "app_launch", 1),
+            sent(6, Some("a"), "app_launch", 4), // a duplicate of an event stored before
+        ];
+        let stored_at = |id: u128, minute: i64, row: i64| InsertedEvent {
+            event_id: EventId::from(uuid::Uuid::from_u128(id)),
+            cursor: at(minute, row),
+        };
+        let inserted = [
+            stored_at(1, 5, 10),
+            stored_at(2, 9, 11),
+            stored_at(3, 2, 12),
+            stored_at(4, 3, 13),
+            stored_at(5, 1, 14),
+        ];
+        let received_at = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::nanoseconds(1_234_567_891);
+        let own = own_events(
+            &rules,
+            NewlyStored {
+                application: ApplicationId::generate(),
+                received_at,
+                sent: &batch,
+                inserted: &inserted,
+            },
+        );
+        let rows = |user: &str| -> Vec<(i64, i64)> {
+            own[user]
+                .iter()
+                .map(|e| (e.cursor.id, e.event.data["minute"].as_i64().unwrap_or(-1)))
+                .collect()
+        };
+        assert_eq!(own.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            rows("a"),
+            [(12, 2), (11, 9)],
+            "by stored position, first copy"
+        );
+        assert_eq!(rows("b"), [(10, 5)]);
+        let event = own["a"][0].event;
+        assert_eq!(event.timestamp, at(2, 12).at, "the stored time");
+        assert_eq!(
+            event.received_at,
+            stored_time(received_at),
+            "microseconds, as stored"
+        );
+        assert_eq!(event.user_id, Some("a"));
     }
 
     #[test]
