@@ -40,7 +40,7 @@ pub use notifications::{
     DeliveryResult, NotificationFilter, NotificationLease, NotificationRecord, NotificationStatus,
 };
 pub use read_keys::{CreatedReadKey, NewReadKey, ReadKeyId, ReadScope};
-pub use rule_events::RuleEventRow;
+pub use rule_events::{ReadBack, RuleEventRow};
 pub use rule_history::HistoryFilter;
 pub use rule_lock::{CheckpointWrite, RuleWrite};
 pub use rule_state::{Checkpoint, RuleUpdate, StoredRuleState, UserKey};

@@ -8,7 +8,7 @@
 
 use crate::entities::rule_states;
 use crate::notifications::insert_notifications;
-use crate::rule_events::{RuleEventRow, USERS_PER_QUERY, events_after};
+use crate::rule_events::{ReadBack, RuleEventRow, USERS_PER_QUERY, events_after};
 use crate::rule_state::{Checkpoint, StoredRuleState, UserKey, state_json, wake_at};
 use crate::sql::{json_param, stored_time};
 use crate::{EventCursor, IngestTxn, RuleRevision, StoreError};
@@ -212,11 +212,12 @@ impl IngestTxn {
     }
 
     /// Each listed user's stored events of `types` (those the rules react to) after their cursor (all
-    /// of them when `None`), in event-time order, including the ones this unit of work stored.
+    /// of them when `None`), in event-time order, including the ones this unit of work stored but for
+    /// those the caller holds already.
     pub async fn rule_events_after(
         &self,
         application: ApplicationId,
-        from: &[(String, Option<EventCursor>)],
+        from: &[ReadBack],
         types: &[(&str, &str)],
     ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
         events_after(&self.txn, application, from, types).await

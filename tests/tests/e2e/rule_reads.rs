@@ -6,7 +6,7 @@ use crate::rules_api::{call, workouts};
 use crate::support::{ADMIN_TOKEN, Backend, TestApp};
 use chrono::{DateTime, TimeDelta, Utc};
 use eye_domain::ApplicationId;
-use eye_store::EventCursor;
+use eye_store::{EventCursor, ReadBack};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
@@ -44,16 +44,20 @@ async fn only_the_named_types_after_the_cursor_are_read(backend: Backend) -> any
         .await?;
     let application = ApplicationId::from(uuid::Uuid::parse_str(&app.application_id)?);
     let named = [TYPES[0], TYPES[2]];
-    let read = |after: Option<EventCursor>| {
+    let read_known = |after: Option<EventCursor>, known: Vec<i64>| {
         let store = app.store.clone();
         async move {
             let txn = store.begin_ingest().await?;
-            let mut found = txn
-                .rule_events_after(application, &[("reader".to_owned(), after)], &named)
-                .await?;
+            let from = ReadBack {
+                user_id: "reader".to_owned(),
+                after,
+                known,
+            };
+            let mut found = txn.rule_events_after(application, &[from], &named).await?;
             anyhow::Ok(found.remove("reader").unwrap_or_default())
         }
     };
+    let read = |after| read_known(after, Vec::new());
     let all = read(None).await?;
     let minutes: Vec<i64> = all
         .iter()
@@ -69,10 +73,23 @@ async fn only_the_named_types_after_the_cursor_are_read(backend: Backend) -> any
     let ids: Vec<_> = after_fourth.iter().map(|e| e.event_id).collect();
     let expected: Vec<_> = all[4..].iter().map(|e| e.event_id).collect();
     assert_eq!(ids, expected, "after the cursor");
+    let known = vec![all[5].cursor.id, all[7].cursor.id];
+    let but_known: Vec<_> = read_known(Some(all[3].cursor), known)
+        .await?
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        but_known,
+        [all[4].event_id, all[6].event_id],
+        "the caller's own events stay out"
+    );
     let txn = app.store.begin_ingest().await?;
-    let none = txn
-        .rule_events_after(application, &[("reader".to_owned(), None)], &[])
-        .await?;
+    let everyone = ReadBack {
+        user_id: "reader".to_owned(),
+        ..ReadBack::default()
+    };
+    let none = txn.rule_events_after(application, &[everyone], &[]).await?;
     assert!(none.is_empty(), "no rule, nothing to read: {none:?}");
     drop(txn);
     app.stop().await

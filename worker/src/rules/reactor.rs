@@ -32,8 +32,8 @@ use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, NewEvent};
 use eye_rules::{RuleEvent, RuleSet, UserRuleState};
 use eye_store::{
-    CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, RuleEventRow, RuleRevision, RuleWrite,
-    StoreError, StoredRuleState, UserKey, stored_time,
+    CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, ReadBack, RuleEventRow, RuleRevision,
+    RuleWrite, StoreError, StoredRuleState, UserKey, stored_time,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -66,8 +66,8 @@ impl RuleReactor {
     /// a user and of a type some rule names start an evaluation; a batch without any costs no query
     /// beyond reading the rules' revision, and a batch without any user, or that stored nothing new, not
     /// even that. A user whose new events all come after the rule cursor, with a state evaluated at the
-    /// current revision, is evaluated from the job's own events; the others read their stored events
-    /// back (step 3 of the protocol).
+    /// current revision, is evaluated from the job's own events; the others read back their stored
+    /// events but for the job's own (step 3 of the protocol).
     #[tracing::instrument(skip_all, fields(application = %stored.application, events = stored.inserted.len()), err)]
     pub async fn react(&self, txn: &IngestTxn, stored: NewlyStored<'_>) -> Result<(), StoreError> {
         // Only events this unit stored can notify: a redelivered batch (all duplicates) costs nothing.
@@ -83,7 +83,7 @@ impl RuleReactor {
         let users: Vec<String> = own.keys().cloned().collect();
         let states = txn.lock_rule_states(stored.application, &users).await?;
         let starts = starting_points(stored.application, &own, states);
-        let mut read = read_back(txn, stored.application, rules, &published, &starts).await?;
+        let mut read = read_back(txn, stored.application, &published, &starts, &own).await?;
         let evaluated: Vec<Evaluated> = starts
             .iter()
             .map(|(key, start)| {
@@ -93,8 +93,8 @@ impl RuleReactor {
                 if start.continues_in_memory(published.revision) {
                     return evaluate_in_order(rules, from, first_new, own);
                 }
-                let rows = read.remove(&key.user_id).unwrap_or_default();
-                let events: Vec<Positioned<'_>> = rows.iter().map(Positioned::from).collect();
+                let history = read.remove(&key.user_id).unwrap_or_default();
+                let events = merged(&history, own);
                 evaluate_in_order(rules, from, first_new, &events)
             })
             .collect();
@@ -108,24 +108,38 @@ impl RuleReactor {
 }
 
 /// The stored events of the users that cannot continue from the job's own events, after their starting
-/// point; no query when every user can.
+/// point, but for the job's own (held already); no query when every user can continue.
 async fn read_back(
     txn: &IngestTxn,
     application: ApplicationId,
-    rules: &RuleSet,
     published: &PublishedRules,
     starts: &[(UserKey, Start)],
+    own: &BTreeMap<String, Vec<Positioned<'_>>>,
 ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-    let from: Vec<(String, Option<EventCursor>)> = starts
+    let from: Vec<ReadBack> = starts
         .iter()
         .filter(|(_, start)| !start.continues_in_memory(published.revision))
-        .map(|(key, start)| (key.user_id.clone(), start.cursor))
+        .map(|(key, start)| ReadBack {
+            user_id: key.user_id.clone(),
+            after: start.cursor,
+            known: own[&key.user_id].iter().map(|e| e.cursor.id).collect(),
+        })
         .collect();
     if from.is_empty() {
         return Ok(HashMap::new());
     }
-    txn.rule_events_after(application, &from, &rules.event_types())
-        .await
+    let types = published.rules.event_types();
+    txn.rule_events_after(application, &from, &types).await
+}
+
+/// A user's stored history read back and the job's own events, in event-time order. The history holds
+/// none of the job's own (they were left out of the read), and every one of those comes after the
+/// starting point (the earliest of them decided it).
+fn merged<'a>(history: &'a [RuleEventRow], own: &[Positioned<'a>]) -> Vec<Positioned<'a>> {
+    let mut events: Vec<Positioned<'a>> = history.iter().map(Positioned::from).collect();
+    events.extend_from_slice(own);
+    events.sort_by_key(|event| event.cursor);
+    events
 }
 
 /// Each user's newly stored events of the types the rules concern, in event-time order, as stored: the
@@ -346,6 +360,24 @@ mod tests {
             "timestamp": (DateTime::<Utc>::UNIX_EPOCH + TimeDelta::minutes(minute)).to_rfc3339(),
         }))
         .expect("a valid event")
+    }
+
+    #[test]
+    fn history_read_back_and_own_events_merge_in_event_time_order() {
+        let row = |minute: i64, id: i64| RuleEventRow {
+            cursor: at(minute, id),
+            event_id: uuid::Uuid::from_u128(id as u128),
+            category: "fitness".into(),
+            name: "app_launch".into(),
+            user_id: Some("u".into()),
+            data: serde_json::Map::new(),
+            received_at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let history = [row(1, 1), row(4, 2)];
+        let own_rows = [row(2, 9), row(4, 8), row(5, 7)];
+        let own: Vec<Positioned<'_>> = own_rows.iter().map(Positioned::from).collect();
+        let order: Vec<i64> = merged(&history, &own).iter().map(|e| e.cursor.id).collect();
+        assert_eq!(order, [1, 9, 2, 8, 7], "by time, ties by row id");
     }
 
     #[test]

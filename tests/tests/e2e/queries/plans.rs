@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use eye_domain::{ApplicationId, Category, EventName, SessionId, UserId};
 use eye_server::Role;
 use eye_store::queries::{EventFilter, EventOrder, GroupBy, Interval, StatsFilter, TimeRange};
-use eye_store::{ReadScope, Store, StoreOptions};
+use eye_store::{ReadBack, ReadScope, Store, StoreOptions};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -251,9 +251,11 @@ async fn the_rules_read_back_reads_only_the_users_events_after_the_table_grew() 
         let (store, user) = (store.clone(), user.to_owned());
         async move {
             let txn = store.begin_ingest().await?;
-            let found = txn
-                .rule_events_after(application, &[(user, None)], &named)
-                .await?;
+            let from = ReadBack {
+                user_id: user,
+                ..ReadBack::default()
+            };
+            let found = txn.rule_events_after(application, &[from], &named).await?;
             anyhow::Ok(
                 found
                     .into_values()
