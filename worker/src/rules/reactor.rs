@@ -82,26 +82,24 @@ impl RuleReactor {
         }
         let users: Vec<String> = own.keys().cloned().collect();
         let states = txn.lock_rule_states(stored.application, &users).await?;
-        let starts = starting_points(stored.application, &own, states);
-        let mut read = read_back(txn, stored.application, &published, &starts, &own).await?;
-        let evaluated: Vec<Evaluated> = starts
+        let pending = starting_points(stored.application, &own, states);
+        let mut read = read_back(txn, stored.application, &published, &pending).await?;
+        let evaluated: Vec<Evaluated> = pending
             .iter()
-            .map(|(key, start)| {
-                let own = &own[&key.user_id];
-                let first_new = own[0].cursor;
-                let from = (start.state.clone(), start.cursor);
-                if start.continues_in_memory(published.revision) {
-                    return evaluate_in_order(rules, from, first_new, own);
+            .map(|user| {
+                let from = (user.start.state.clone(), user.start.cursor);
+                if user.start.continues_in_memory(published.revision) {
+                    return evaluate_in_order(rules, from, user.first_new, user.own);
                 }
-                let history = read.remove(&key.user_id).unwrap_or_default();
-                let events = merged(&history, own);
-                evaluate_in_order(rules, from, first_new, &events)
+                let history = read.remove(&user.key.user_id).unwrap_or_default();
+                let events = merged(&history, user.own);
+                evaluate_in_order(rules, from, user.first_new, &events)
             })
             .collect();
-        let writes: Vec<RuleWrite<'_>> = starts
+        let writes: Vec<RuleWrite<'_>> = pending
             .iter()
             .zip(&evaluated)
-            .map(|((key, start), evaluated)| rule_write(key, start, evaluated, published.revision))
+            .map(|(user, evaluated)| rule_write(user, evaluated, published.revision))
             .collect();
         txn.write_rule_states(&writes).await
     }
@@ -113,16 +111,15 @@ async fn read_back(
     txn: &IngestTxn,
     application: ApplicationId,
     published: &PublishedRules,
-    starts: &[(UserKey, Start)],
-    own: &BTreeMap<String, Vec<Positioned<'_>>>,
+    pending: &[Pending<'_, '_>],
 ) -> Result<HashMap<String, Vec<RuleEventRow>>, StoreError> {
-    let from: Vec<ReadBack> = starts
+    let from: Vec<ReadBack> = pending
         .iter()
-        .filter(|(_, start)| !start.continues_in_memory(published.revision))
-        .map(|(key, start)| ReadBack {
-            user_id: key.user_id.clone(),
-            after: start.cursor,
-            known: own[&key.user_id].iter().map(|e| e.cursor.id).collect(),
+        .filter(|user| !user.start.continues_in_memory(published.revision))
+        .map(|user| ReadBack {
+            user_id: user.key.user_id.clone(),
+            after: user.start.cursor,
+            known: user.own.iter().map(|e| e.cursor.id).collect(),
         })
         .collect();
     if from.is_empty() {
@@ -192,18 +189,17 @@ fn own_events<'a>(
 /// The write of one user's evaluation: its new state, and the checkpoint it passed (or the stored one, if
 /// still true, or none).
 fn rule_write<'a>(
-    key: &'a UserKey,
-    start: &Start,
+    user: &'a Pending<'_, '_>,
     evaluated: &'a Evaluated,
     revision: RuleRevision,
 ) -> RuleWrite<'a> {
-    let checkpoint = match (&evaluated.checkpoint, start.origin) {
+    let checkpoint = match (&evaluated.checkpoint, user.start.origin) {
         (Some(checkpoint), _) => CheckpointWrite::Set(checkpoint),
         (None, Origin::Scratch) => CheckpointWrite::Clear,
         (None, _) => CheckpointWrite::Keep,
     };
     RuleWrite {
-        key,
+        key: &user.key,
         state: &evaluated.state,
         cursor: evaluated.cursor,
         checkpoint,
@@ -212,21 +208,36 @@ fn rule_write<'a>(
     }
 }
 
-/// Each pending user's key and starting point, in the map's (user) order.
-fn starting_points(
+/// A user the job evaluates: where the evaluation starts, and the job's own events of theirs.
+struct Pending<'o, 'e> {
+    key: UserKey,
+    start: Start,
+    /// The job's own events of the user, in event-time order (never empty).
+    own: &'o [Positioned<'e>],
+    /// The earliest of them.
+    first_new: EventCursor,
+}
+
+/// Each user with own events, with their starting point, in the map's (user) order.
+fn starting_points<'o, 'e>(
     application: ApplicationId,
-    own: &BTreeMap<String, Vec<Positioned<'_>>>,
+    own: &'o BTreeMap<String, Vec<Positioned<'e>>>,
     mut stored: HashMap<String, StoredRuleState>,
-) -> Vec<(UserKey, Start)> {
+) -> Vec<Pending<'o, 'e>> {
     own.iter()
-        .filter_map(|(user, events)| Some((user, events.first()?.cursor)))
-        .map(|(user, first_new)| {
+        .filter_map(|(user, events)| {
+            let first_new = events.first()?.cursor;
             let key = UserKey {
                 application_id: application,
                 user_id: user.clone(),
             };
             let start = starting_point(&key, stored.remove(user).unwrap_or_default(), first_new);
-            (key, start)
+            Some(Pending {
+                key,
+                start,
+                own: events,
+                first_new,
+            })
         })
         .collect()
 }
