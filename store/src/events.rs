@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use eye_domain::{ApplicationId, EventId, NewEvent};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, EntityName};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Rows per INSERT statement: well under PostgreSQL's 65,535 and SQLite's 32,766 bind parameters.
 const ROWS_PER_STATEMENT: usize = 1000;
@@ -73,6 +73,9 @@ pub struct InsertedEvent {
     pub event_id: EventId,
     /// Its stored timestamp and row id.
     pub cursor: EventCursor,
+    /// The stored copy's place in the batch's `events`. A batch may hold several copies of one id (they
+    /// may differ, and some may be withheld): the first one kept is the one stored.
+    pub record: usize,
 }
 
 /// What storing a batch did.
@@ -141,7 +144,12 @@ impl IngestTxn {
         let mut folded = Folded::default();
         let mut inserted = Vec::new();
         let events = withhold_erased(&self.txn, &batch).await?;
-        for chunk in events.kept.chunks(ROWS_PER_STATEMENT) {
+        let chunks = events.kept.chunks(ROWS_PER_STATEMENT);
+        for (chunk, positions) in chunks.zip(events.positions.chunks(ROWS_PER_STATEMENT)) {
+            let chunk = Chunk {
+                records: chunk,
+                positions,
+            };
             inserted.extend(insert_chunk(&self.txn, &batch, chunk, &mut folded).await?);
         }
         upsert_sessions(&self.txn, batch.application_id, &folded.sessions).await?;
@@ -191,32 +199,45 @@ impl Folded {
     }
 }
 
+/// Events stored by one statement, with each one's place in the batch's `events`.
+#[derive(Clone, Copy)]
+struct Chunk<'c, 'a> {
+    records: &'c [EventRecord<'a>],
+    positions: &'c [usize],
+}
+
 /// Stores the chunk's new events and folds them into `folded`: on PostgreSQL by `COPY` when the chunk is
 /// large enough to repay it and none of its events was stored before (`event_copy.rs`), else by an INSERT
 /// that skips what exists.
 async fn insert_chunk(
     txn: &JobTxn,
     batch: &StoredBatch<'_>,
-    chunk: &[EventRecord<'_>],
+    chunk: Chunk<'_, '_>,
     folded: &mut Folded,
 ) -> Result<Vec<InsertedEvent>, StoreError> {
     let stored_at = Utc::now();
+    let records = chunk.records;
     if let Some(pg) = txn.postgres()
-        && chunk.len() >= event_copy::MIN_ROWS
-        && let Some(ids) = copy_events(pg, batch, chunk, stored_at).await?
+        && records.len() >= event_copy::MIN_ROWS
+        && let Some(ids) = copy_events(pg, batch, records, stored_at).await?
     {
         return Ok(fold_copied(batch, chunk, ids, folded));
     }
     let rows = match txn.get_database_backend() {
         DbBackend::Postgres => {
-            txn.query_all_raw(event_insert::recordset_insert(batch, chunk, stored_at)?)
+            txn.query_all_raw(event_insert::recordset_insert(batch, records, stored_at)?)
                 .await?
         }
         _ => {
-            txn.query_all(&event_insert::values_insert(batch, chunk, stored_at)?)
+            txn.query_all(&event_insert::values_insert(batch, records, stored_at)?)
                 .await?
         }
     };
+    // Of several copies of one id, the insert keeps the first and skips the others.
+    let mut first_copy: HashMap<EventId, usize> = HashMap::with_capacity(records.len());
+    for (record, position) in records.iter().zip(chunk.positions) {
+        first_copy.entry(record.event.event_id).or_insert(*position);
+    }
     // Only rows actually inserted come back, so duplicates never reach the sessions nor the counts.
     let mut inserted = Vec::with_capacity(rows.len());
     for row in rows {
@@ -229,12 +250,15 @@ async fn insert_chunk(
             row.try_get("", "category")?,
             row.try_get("", "name")?,
         );
+        let event_id = EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?);
         inserted.push(InsertedEvent {
-            event_id: EventId::from(row.try_get::<uuid::Uuid>("", "event_id")?),
+            event_id,
             cursor: EventCursor {
                 at,
                 id: row.try_get("", "id")?,
             },
+            // Every row returned is one of the chunk's.
+            record: first_copy.get(&event_id).copied().unwrap_or_default(),
         });
     }
     Ok(inserted)
@@ -243,14 +267,16 @@ async fn insert_chunk(
 /// Every event of a copied chunk is new, stored with the id taken for it.
 fn fold_copied(
     batch: &StoredBatch<'_>,
-    chunk: &[EventRecord<'_>],
+    chunk: Chunk<'_, '_>,
     ids: Vec<i64>,
     folded: &mut Folded,
 ) -> Vec<InsertedEvent> {
     chunk
+        .records
         .iter()
+        .zip(chunk.positions)
         .zip(ids)
-        .map(|(record, id)| {
+        .map(|((record, position), id)| {
             let event = record.event;
             let at = stored_time(record.timestamp);
             folded.add(
@@ -263,6 +289,7 @@ fn fold_copied(
             InsertedEvent {
                 event_id: event.event_id,
                 cursor: EventCursor { at, id },
+                record: *position,
             }
         })
         .collect()

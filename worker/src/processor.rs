@@ -11,12 +11,13 @@ use crate::liveness::Liveness;
 use crate::metrics::WorkerMetrics;
 use crate::registry::RegistryWatcher;
 use crate::retry::{Retry, RetrySettings, Stopped};
-use crate::rules::{NewlyStored, RuleReactor};
+use crate::rules::RuleReactor;
 use crate::validate::{Judged, Validator, error_record};
 use apalis::prelude::{Attempt, Data};
 use eye_domain::{Failure, IngestBatch, NewEvent, Retryability};
 use eye_store::{
-    EventRecord, IngestErrorRecord, InsertOutcome, RejectReason, Store, StoreError, StoredBatch,
+    EventRecord, IngestErrorRecord, InsertOutcome, InsertedEvent, RejectReason, Store, StoreError,
+    StoredBatch,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -175,10 +176,7 @@ impl Processor {
                 .map_err(|stopped| stopped_error(stopped.map(UnitError::Storage)))?;
         }
         let judged = self.validator.judge(batch);
-        let stored = match self
-            .store_unit(batch, &batch.events, &judged.valid, &judged.refused)
-            .await
-        {
+        let stored = match self.store_unit(batch, &judged.valid, &judged.refused).await {
             Ok(stored) => stored,
             Err(Stopped::Permanent(UnitError::Storage(err))) => {
                 tracing::warn!(error = %err, "batch refused; storing its events one by one");
@@ -197,7 +195,6 @@ impl Processor {
     async fn store_unit(
         &self,
         batch: &IngestBatch,
-        sent: &[NewEvent],
         events: &[EventRecord<'_>],
         refused: &[IngestErrorRecord],
     ) -> Result<InsertOutcome, Stopped<UnitError>> {
@@ -207,14 +204,10 @@ impl Processor {
             events,
             refused,
         };
-        self.retry.run(|| self.try_unit(sent, stored)).await
+        self.retry.run(|| self.try_unit(stored)).await
     }
 
-    async fn try_unit(
-        &self,
-        sent: &[NewEvent],
-        stored: StoredBatch<'_>,
-    ) -> Result<InsertOutcome, UnitError> {
+    async fn try_unit(&self, stored: StoredBatch<'_>) -> Result<InsertOutcome, UnitError> {
         let mut txn = self
             .store
             .begin_ingest()
@@ -222,13 +215,10 @@ impl Processor {
             .map_err(UnitError::Storage)?;
         let outcome = txn.insert_batch(stored).await.map_err(UnitError::Storage)?;
         if let Some(rules) = &self.rules {
-            let new = NewlyStored {
-                application: stored.application_id,
-                received_at: stored.received_at,
-                sent,
-                inserted: &outcome.inserted,
-            };
-            rules.react(&txn, new).await.map_err(UnitError::Rules)?;
+            rules
+                .react(&txn, stored, &outcome.inserted)
+                .await
+                .map_err(UnitError::Rules)?;
         }
         txn.commit().await.map_err(UnitError::Storage)?;
         Ok(outcome)
@@ -241,18 +231,18 @@ impl Processor {
     ) -> Result<Processed, ProcessError> {
         let mut stored = InsertOutcome::default();
         let mut refused = judged.refused.clone();
-        for record in &judged.valid {
+        for (position, record) in judged.valid.iter().enumerate() {
             match self
-                .store_unit(
-                    batch,
-                    std::slice::from_ref(record.event),
-                    std::slice::from_ref(record),
-                    &[],
-                )
+                .store_unit(batch, std::slice::from_ref(record), &[])
                 .await
             {
                 Ok(outcome) => {
-                    stored.inserted.extend(outcome.inserted);
+                    // Each unit stored one record: its place is the one it has among the valid ones.
+                    let inserted = outcome.inserted.into_iter();
+                    stored.inserted.extend(inserted.map(|event| InsertedEvent {
+                        record: position,
+                        ..event
+                    }));
                     stored.duplicates += outcome.duplicates;
                     stored.withheld += outcome.withheld;
                 }

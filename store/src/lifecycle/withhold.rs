@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The batch's events to store, and how many were withheld.
 pub(crate) struct Withheld<'a> {
     pub(crate) kept: Vec<EventRecord<'a>>,
+    /// Each kept event's place in the batch's `events`.
+    pub(crate) positions: Vec<usize>,
     pub(crate) withheld: u64,
 }
 
@@ -35,6 +37,7 @@ pub(crate) async fn withhold_erased<'a>(
     if users.is_empty() {
         return Ok(Withheld {
             kept: batch.events.to_vec(),
+            positions: (0..batch.events.len()).collect(),
             withheld: 0,
         });
     }
@@ -43,17 +46,19 @@ pub(crate) async fn withhold_erased<'a>(
         .map(|user| (user, UserHash::of(batch.application_id, user)))
         .collect();
     let erased = erased_at(txn, batch, &hashes).await?;
-    let (kept, withheld): (Vec<_>, Vec<_>) = batch.events.iter().partition(|record| {
-        let boundary = record
-            .event
-            .user_id
-            .as_ref()
-            .and_then(|user| hashes.get(user.as_str()))
-            .and_then(|hash| erased.get(hash));
-        !boundary.is_some_and(|at| is_withheld(record.timestamp, batch.received_at, *at))
-    });
+    let (kept, withheld): (Vec<_>, Vec<_>) =
+        batch.events.iter().enumerate().partition(|(_, record)| {
+            let boundary = record
+                .event
+                .user_id
+                .as_ref()
+                .and_then(|user| hashes.get(user.as_str()))
+                .and_then(|hash| erased.get(hash));
+            !boundary.is_some_and(|at| is_withheld(record.timestamp, batch.received_at, *at))
+        });
     Ok(Withheld {
-        kept,
+        positions: kept.iter().map(|(position, _)| *position).collect(),
+        kept: kept.into_iter().map(|(_, record)| *record).collect(),
         withheld: withheld.len() as u64,
     })
 }

@@ -139,6 +139,55 @@ async fn a_batch_with_events_stored_before_stores_only_the_new_ones_on_the_embed
     a_batch_with_events_stored_before_stores_only_the_new_ones(Backend::Embedded).await
 }
 
+/// Each stored event names the copy stored, by its place in the batch: of several copies of one id (which
+/// may differ), the first; by `COPY` (a large chunk without repeated ids) and by the INSERT alike.
+async fn each_stored_event_names_the_copy_stored(backend: Backend) -> anyhow::Result<()> {
+    let (app, application) = api_only(backend).await?;
+    let at = "2026-11-30T08:00:00Z";
+    let ids: Vec<Uuid> = (0..COPIED).map(|_| Uuid::now_v7()).collect();
+    let copied = store_batch(&app.store, application, &events(&ids, "s1", at)?).await?;
+    let mut places: Vec<(Uuid, usize)> = copied
+        .inserted
+        .iter()
+        .map(|e| (e.event_id.as_uuid(), e.record))
+        .collect();
+    places.sort_by_key(|(_, record)| *record);
+    let expected: Vec<(Uuid, usize)> = ids.iter().copied().zip(0..).collect();
+    assert_eq!(places, expected, "a chunk without repeated ids");
+
+    let (repeated, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = [
+        event(repeated, "s2", at)?,
+        event(other, "s2", at)?,
+        event(repeated, "s3", "2026-11-30T09:00:00Z")?,
+    ];
+    let outcome = store_batch(&app.store, application, &batch).await?;
+    let mut places: Vec<(Uuid, usize)> = outcome
+        .inserted
+        .iter()
+        .map(|e| (e.event_id.as_uuid(), e.record))
+        .collect();
+    places.sort_by_key(|(_, record)| *record);
+    assert_eq!(places, [(repeated, 0), (other, 1)], "the first copy");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM events WHERE session_id = 's3'")
+            .await?,
+        0,
+        "the second copy is not stored"
+    );
+    app.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_stored_event_names_the_copy_stored_on_postgres() -> anyhow::Result<()> {
+    each_stored_event_names_the_copy_stored(Backend::PostgresRedis).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_stored_event_names_the_copy_stored_on_the_embedded_default() -> anyhow::Result<()> {
+    each_stored_event_names_the_copy_stored(Backend::Embedded).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_event_times_to_the_microsecond_and_the_cursor_says_so() -> anyhow::Result<()>
 {

@@ -13,7 +13,7 @@ mod reactor;
 mod sweeper;
 
 pub use book::{PublishedRules, RuleBook, rule_set};
-pub use reactor::{NewlyStored, RuleReactor};
+pub use reactor::RuleReactor;
 pub use sweeper::{Sweeper, SweeperSettings};
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -21,19 +21,18 @@
 //!    while the rules stay those its state was evaluated with: by 1 and 2, the user's stored events after
 //!    the cursor are then exactly the job's own (`Start::continues_in_memory`). A state never evaluated,
 //!    or evaluated under other rules, reads the stored events after the cursor once, so a new rule sees
-//!    the events of a type only it names as history.
+//!    the events after the cursor of a type only it names as history.
 //! 4. **Decisions never depend on commit order.** Absence timers fire only by the wall clock
 //!    (the sweeper), once no event inside their window can still arrive; a later event arriving first
 //!    cannot fire one. Rebuilds may decide an occasion again; the outbox keeps one notification per
 //!    occasion key (a unique constraint), so none is sent twice.
 
 use super::{Evaluated, Positioned, PublishedRules, RuleBook, evaluate_in_order};
-use chrono::{DateTime, Utc};
-use eye_domain::{ApplicationId, EventId, NewEvent};
+use eye_domain::ApplicationId;
 use eye_rules::{RuleEvent, RuleSet, UserRuleState};
 use eye_store::{
     CheckpointWrite, EventCursor, IngestTxn, InsertedEvent, ReadBack, RuleEventRow, RuleRevision,
-    RuleWrite, StoreError, StoredRuleState, UserKey, stored_time,
+    RuleWrite, StoreError, StoredBatch, StoredRuleState, UserKey, stored_time,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,19 +40,6 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Clone)]
 pub struct RuleReactor {
     book: RuleBook,
-}
-
-/// What one unit of work stored, as the rules need it.
-#[derive(Debug, Clone, Copy)]
-pub struct NewlyStored<'a> {
-    /// The sender.
-    pub application: ApplicationId,
-    /// When The Eye accepted the events.
-    pub received_at: DateTime<Utc>,
-    /// The events of the job (or of the part of it being stored), as sent.
-    pub sent: &'a [NewEvent],
-    /// Those the unit of work stored (never duplicates), with their stored positions.
-    pub inserted: &'a [InsertedEvent],
 }
 
 impl RuleReactor {
@@ -68,22 +54,28 @@ impl RuleReactor {
     /// even that. A user whose new events all come after the rule cursor, with a state evaluated at the
     /// current revision, is evaluated from the job's own events; the others read back their stored
     /// events but for the job's own (step 3 of the protocol).
-    #[tracing::instrument(skip_all, fields(application = %stored.application, events = stored.inserted.len()), err)]
-    pub async fn react(&self, txn: &IngestTxn, stored: NewlyStored<'_>) -> Result<(), StoreError> {
+    #[tracing::instrument(skip_all, fields(application = %batch.application_id, events = inserted.len()), err)]
+    pub async fn react(
+        &self,
+        txn: &IngestTxn,
+        batch: StoredBatch<'_>,
+        inserted: &[InsertedEvent],
+    ) -> Result<(), StoreError> {
         // Only events this unit stored can notify: a redelivered batch (all duplicates) costs nothing.
-        if stored.inserted.is_empty() || !stored.sent.iter().any(|e| e.user_id.is_some()) {
+        if inserted.is_empty() || !batch.events.iter().any(|r| r.event.user_id.is_some()) {
             return Ok(());
         }
         let published = self.book.rules_for(txn).await?;
         let rules = published.rules.as_ref();
-        let own = own_events(rules, stored);
+        let own = own_events(rules, batch, inserted);
         if own.is_empty() {
             return Ok(());
         }
+        let application = batch.application_id;
         let users: Vec<String> = own.keys().cloned().collect();
-        let states = txn.lock_rule_states(stored.application, &users).await?;
-        let pending = starting_points(stored.application, &own, states);
-        let mut read = read_back(txn, stored.application, &published, &pending).await?;
+        let states = txn.lock_rule_states(application, &users).await?;
+        let pending = starting_points(application, &own, states);
+        let mut read = read_back(txn, application, &published, &pending).await?;
         let evaluated: Vec<Evaluated> = pending
             .iter()
             .map(|user| {
@@ -140,41 +132,35 @@ fn merged<'a>(history: &'a [RuleEventRow], own: &[Positioned<'a>]) -> Vec<Positi
 }
 
 /// Each user's newly stored events of the types the rules concern, in event-time order, as stored: the
-/// position the store gave them, the times as the database keeps them. An event sent twice in one batch
-/// was stored once, from its first copy (the insert keeps the first row of a key and skips the others).
+/// copy the store kept (a batch may hold several of one id), the position it gave it, the times as the
+/// database keeps them.
 fn own_events<'a>(
     rules: &RuleSet,
-    stored: NewlyStored<'a>,
+    batch: StoredBatch<'a>,
+    inserted: &[InsertedEvent],
 ) -> BTreeMap<String, Vec<Positioned<'a>>> {
     let mut own: BTreeMap<String, Vec<Positioned<'a>>> = BTreeMap::new();
-    let mut sent: HashMap<EventId, &'a NewEvent> = HashMap::new();
-    for event in stored.sent {
-        let (category, name) = (&event.event_type.category, &event.event_type.name);
-        if event.user_id.is_some() && rules.concerns(category.as_str(), name.as_str()) {
-            sent.entry(event.event_id).or_insert(event);
-        }
-    }
-    // Most traffic concerns no rule: skip indexing the stored events then.
-    if sent.is_empty() {
-        return own;
-    }
-    let received_at = stored_time(stored.received_at);
-    for inserted in stored.inserted {
-        let Some((event, user)) = sent
-            .get(&inserted.event_id)
-            .and_then(|event| Some((event, event.user_id.as_ref()?.as_str())))
-        else {
+    let received_at = stored_time(batch.received_at);
+    for stored in inserted {
+        let Some(event) = batch.events.get(stored.record).map(|record| record.event) else {
             continue;
         };
+        let Some(user) = event.user_id.as_ref().map(|user| user.as_str()) else {
+            continue;
+        };
+        let (category, name) = (&event.event_type.category, &event.event_type.name);
+        if !rules.concerns(category.as_str(), name.as_str()) {
+            continue;
+        }
         let positioned = Positioned {
-            cursor: inserted.cursor,
+            cursor: stored.cursor,
             event: RuleEvent {
                 event_id: event.event_id.as_uuid(),
-                category: event.event_type.category.as_str(),
-                name: event.event_type.name.as_str(),
+                category: category.as_str(),
+                name: name.as_str(),
                 user_id: Some(user),
                 data: event.data.fields(),
-                timestamp: inserted.cursor.at,
+                timestamp: stored.cursor.at,
                 received_at,
             },
         };
@@ -313,7 +299,8 @@ fn starting_point(key: &UserKey, stored: StoredRuleState, first_new: EventCursor
 mod tests {
     use super::*;
     use chrono::{DateTime, TimeDelta, Utc};
-    use eye_store::Checkpoint;
+    use eye_domain::NewEvent;
+    use eye_store::{Checkpoint, EventRecord};
 
     fn at(minutes: i64, id: i64) -> EventCursor {
         EventCursor {
@@ -392,9 +379,9 @@ mod tests {
     }
 
     #[test]
-    fn own_events_are_the_stored_ones_the_rules_name_per_user_in_event_time_order() {
+    fn own_events_are_the_stored_copies_the_rules_name_per_user_in_event_time_order() {
         let rules = eye_rules::RuleSet::seed().expect("seed rules");
-        let batch = [
+        let sent = [
             sent(1, Some("b"), "app_launch", 5),
             sent(2, Some("a"), "app_launch", 9),
             sent(3, Some("a"), "app_launch", 2),
@@ -402,28 +389,31 @@ mod tests {
             sent(4, Some("a"), "not_a_rule_type", 3),
             sent(5, None, "app_launch", 1),
             sent(6, Some("a"), "app_launch", 4), // a duplicate of an event stored before
+            sent(7, Some("a"), "not_a_rule_type", 6), // stored: this copy, of a type no rule names,
+            sent(7, Some("a"), "app_launch", 8), // not this one
         ];
-        let stored_at = |id: u128, minute: i64, row: i64| InsertedEvent {
-            event_id: EventId::from(uuid::Uuid::from_u128(id)),
+        let records: Vec<EventRecord<'_>> = sent.iter().map(EventRecord::unvalidated).collect();
+        let stored_at = |record: usize, minute: i64, row: i64| InsertedEvent {
+            event_id: sent[record].event_id,
             cursor: at(minute, row),
+            record,
         };
         let inserted = [
-            stored_at(1, 5, 10),
-            stored_at(2, 9, 11),
-            stored_at(3, 2, 12),
+            stored_at(0, 5, 10),
+            stored_at(1, 9, 11),
+            stored_at(2, 2, 12),
             stored_at(4, 3, 13),
             stored_at(5, 1, 14),
+            stored_at(7, 6, 15),
         ];
         let received_at = DateTime::<Utc>::UNIX_EPOCH + TimeDelta::nanoseconds(1_234_567_891);
-        let own = own_events(
-            &rules,
-            NewlyStored {
-                application: ApplicationId::generate(),
-                received_at,
-                sent: &batch,
-                inserted: &inserted,
-            },
-        );
+        let batch = StoredBatch {
+            application_id: ApplicationId::generate(),
+            received_at,
+            events: &records,
+            refused: &[],
+        };
+        let own = own_events(&rules, batch, &inserted);
         let rows = |user: &str| -> Vec<(i64, i64)> {
             own[user]
                 .iter()
@@ -434,7 +424,7 @@ mod tests {
         assert_eq!(
             rows("a"),
             [(12, 2), (11, 9)],
-            "by stored position, first copy"
+            "by stored position, the stored copies only"
         );
         assert_eq!(rows("b"), [(10, 5)]);
         let event = own["a"][0].event;
