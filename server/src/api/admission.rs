@@ -3,7 +3,7 @@
 //! and the process grew without limit (46 MB to 597 MB under 200 requests of 1,000 events). A request that
 //! finds no room waits at most its deadline, then gets 503 with nothing queued.
 
-use crate::api::body::JsonBody;
+use crate::api::body::{JsonBody, parse_json, read_json_bytes};
 use crate::api::problem::ApiError;
 use crate::metrics::Refusal;
 use poem::{Request, RequestBody};
@@ -80,13 +80,21 @@ impl Admission {
     }
 }
 
-/// An ingest body documented as `T`, read once its request is admitted.
+/// An ingest body documented as `T`, read once its request is admitted and left for the handler to
+/// parse (a batch of events parses it into events directly, see `wire::parse_batch_body`).
 pub struct AdmittedBody<T> {
-    /// The parsed JSON.
-    pub value: Value,
+    /// The JSON body as read (decompressed).
+    pub bytes: Vec<u8>,
     /// The request's room and deadline; dropping it frees the room.
     pub admitted: Admitted,
     documented_as: std::marker::PhantomData<T>,
+}
+
+impl<T> AdmittedBody<T> {
+    /// The body parsed as JSON, and the request's admission; the bytes are dropped once parsed.
+    pub fn into_json(self) -> Result<(Value, Admitted), ApiError> {
+        Ok((parse_json(&self.bytes)?, self.admitted))
+    }
 }
 
 /// The body bytes a request will hold once read: its declared length, unless it is compressed (a
@@ -119,7 +127,7 @@ impl<'a, T: Type> ApiExtractor<'a> for AdmittedBody<T> {
     async fn from_request(
         request: &'a Request,
         body: &mut RequestBody,
-        param_opts: ExtractParamOptions<Self::ParamType>,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let state = crate::api::auth::state(request)?;
         let limit = state.max_body_bytes();
@@ -130,13 +138,11 @@ impl<'a, T: Type> ApiExtractor<'a> for AdmittedBody<T> {
             }
         })?;
         let reading = Instant::now();
-        let value = JsonBody::<T>::from_request(request, body, param_opts)
-            .await?
-            .value;
+        let bytes = read_json_bytes(request, body).await?;
         // The deadline bounds waiting for the service, not the client's upload.
         admitted.deadline += reading.elapsed();
         Ok(Self {
-            value,
+            bytes,
             admitted,
             documented_as: std::marker::PhantomData,
         })

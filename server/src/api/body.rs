@@ -100,8 +100,11 @@ async fn read_at_most<R: AsyncRead + Unpin>(
     Ok(bytes)
 }
 
-/// Reads and parses a JSON body within the body limit and the body timeout.
-async fn read_json(request: &Request, body: &mut RequestBody) -> Result<Value, ApiError> {
+/// Reads a JSON body (decompressed) within the body limit and the body timeout, unparsed.
+pub(crate) async fn read_json_bytes(
+    request: &Request,
+    body: &mut RequestBody,
+) -> Result<Vec<u8>, ApiError> {
     if let Some(content_type) = request.content_type().filter(|ct| !is_json(ct)) {
         return Err(ApiError::UnsupportedMediaType(content_type.to_owned()));
     }
@@ -122,7 +125,12 @@ async fn read_json(request: &Request, body: &mut RequestBody) -> Result<Value, A
             BodyReadError::TooLarge(limit) => ApiError::PayloadTooLarge(limit),
             BodyReadError::Unreadable(err) => ApiError::MalformedJson(err.to_string()),
         })?;
-    serde_json::from_slice(&bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))
+    Ok(bytes)
+}
+
+/// Parses a body read by [`read_json_bytes`].
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|err| ApiError::MalformedJson(err.to_string()))
 }
 
 impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
@@ -150,7 +158,7 @@ impl<'a, T: Type> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let value = read_json(request, body).await?;
+        let value = parse_json(&read_json_bytes(request, body).await?)?;
         Ok(Self {
             value,
             documented_as: PhantomData,

@@ -52,10 +52,11 @@ impl IngestApi {
         body: AdmittedBody<EventsIn>,
     ) -> Result<BatchAccepted, ApiError> {
         let AdmittedBody {
-            value, admitted, ..
+            bytes, admitted, ..
         } = body;
-        // Consumed: only the events are held while they wait, their payloads moved, not copied.
-        let events = wire::parse_batch(value).map_err(ApiError::Invalid)?;
+        // Only the events are held while they wait: the body is dropped once parsed.
+        let events = wire::parse_batch_body(&bytes)?;
+        drop(bytes);
         let event_ids = events
             .iter()
             .map(|e| e.event_id.as_uuid())
@@ -80,9 +81,7 @@ impl IngestApi {
         auth: IngestKey,
         body: AdmittedBody<EventIn>,
     ) -> Result<OneAccepted, ApiError> {
-        let AdmittedBody {
-            value, admitted, ..
-        } = body;
+        let (value, admitted) = body.into_json()?;
         let event = if legacy::is_legacy(&value) {
             legacy::parse(&value)
         } else {

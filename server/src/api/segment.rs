@@ -111,9 +111,7 @@ impl SegmentApi {
         request: &Request,
         body: AdmittedBody<SegmentBatchIn>,
     ) -> Result<SegmentAccepted, ApiError> {
-        let AdmittedBody {
-            value, admitted, ..
-        } = body;
+        let (value, admitted) = body.into_json()?;
         let application = authenticate(&state, request, &value).await?;
         let events = parse_batch(value, application).map_err(ApiError::Invalid)?;
         accept(&state, application, events, admitted).await
@@ -210,9 +208,7 @@ async fn single<T>(
     body: AdmittedBody<T>,
     call: Call,
 ) -> Result<SegmentAccepted, ApiError> {
-    let AdmittedBody {
-        value, admitted, ..
-    } = body;
+    let (value, admitted) = body.into_json()?;
     let application = authenticate(state, request, &value).await?;
     let envelope = Envelope {
         call: Some(call),
