@@ -1,23 +1,35 @@
 //! Event timestamps as clients send them.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 
-/// A timestamp that is neither RFC 3339 nor the seeds' `YYYY-MM-DD HH:MM:SS[.ffffff]` form.
+/// Why a timestamp was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "expected an RFC 3339 timestamp (e.g. 2021-01-01T09:15:27.243860Z) or `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC"
-)]
-pub struct TimestampError;
+pub enum TimestampError {
+    /// Neither RFC 3339 nor the seeds' `YYYY-MM-DD HH:MM:SS[.ffffff]` form.
+    #[error(
+        "expected an RFC 3339 timestamp (e.g. 2021-01-01T09:15:27.243860Z) or `YYYY-MM-DD HH:MM:SS[.ffffff]` in UTC"
+    )]
+    Unrecognized,
+    /// Before 0001-01-01T00:00:00Z: year 0 and the years before it parse, but PostgreSQL reads them only in
+    /// some forms (its text input refuses year 0, its binary one takes it as 1 BC), so whether such an event
+    /// was stored would depend on the path it took.
+    #[error("out of range: the earliest accepted timestamp is 0001-01-01T00:00:00Z")]
+    BeforeYearOne,
+}
 
 /// Parses RFC 3339, or the zone-less form the original applications send (`2021-01-01 09:15:27.243860`),
 /// which is taken as UTC.
 pub fn parse_timestamp(input: &str) -> Result<DateTime<Utc>, TimestampError> {
-    if let Ok(parsed) = DateTime::parse_from_rfc3339(input) {
-        return Ok(parsed.with_timezone(&Utc));
+    let parsed = match DateTime::parse_from_rfc3339(input) {
+        Ok(parsed) => parsed.with_timezone(&Utc),
+        Err(_) => NaiveDateTime::parse_from_str(input, "%Y-%m-%d %H:%M:%S%.f")
+            .map(|naive| naive.and_utc())
+            .map_err(|_| TimestampError::Unrecognized)?,
+    };
+    if parsed.year() < 1 {
+        return Err(TimestampError::BeforeYearOne);
     }
-    NaiveDateTime::parse_from_str(input, "%Y-%m-%d %H:%M:%S%.f")
-        .map(|naive| naive.and_utc())
-        .map_err(|_| TimestampError)
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -58,9 +70,28 @@ mod tests {
         ] {
             assert_eq!(
                 parse_timestamp(input),
-                Err(TimestampError),
+                Err(TimestampError::Unrecognized),
                 "input {input:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_timestamp_before_the_year_1_is_out_of_range() {
+        for input in [
+            "0000-12-31T23:59:59Z",
+            "0001-01-01T00:30:00+01:00",
+            "-0500-06-01 12:00:00",
+        ] {
+            assert_eq!(
+                parse_timestamp(input),
+                Err(TimestampError::BeforeYearOne),
+                "input {input:?}"
+            );
+        }
+        assert_eq!(
+            parse_timestamp("0001-01-01T00:00:00Z").map(|t| t.year()),
+            Ok(1)
+        );
     }
 }
