@@ -87,8 +87,8 @@ const KNOWN_FIELDS: [&str; 9] = [
 /// Parses a batch body straight into events when nothing in it is wrong (one pass, no JSON tree but the
 /// payloads'); otherwise parses it as JSON and reports every bad field ([`parse_batch`]). The direct pass
 /// accepts only what [`parse_batch`] accepts, with the same parsers, so the answer never depends on which
-/// pass decided it; anything it does not take (an unknown field, an escaped string, a repeated key, a bad
-/// value) goes to the thorough pass.
+/// pass decided it; anything it does not take (an unknown field at any level, an array where an object
+/// belongs, an escaped string, a repeated key, a bad value) goes to the thorough pass.
 pub fn parse_batch_body(bytes: &[u8]) -> Result<Vec<NewEvent>, ApiError> {
     if let Some(events) = direct::parse(bytes) {
         return Ok(events);
@@ -252,6 +252,13 @@ impl Fields<'_> {
     }
 }
 
+/// The direct pass alone: the events when it decides the body, `None` when it leaves it to [`parse_batch`].
+/// Public for the differential fuzz target (`fuzz/fuzz_targets/events_batch.rs`): whatever it accepts,
+/// the thorough pass must accept alike.
+pub fn parse_batch_directly(bytes: &[u8]) -> Option<Vec<NewEvent>> {
+    direct::parse(bytes)
+}
+
 /// The direct pass of [`parse_batch_body`].
 mod direct {
     use super::MAX_EVENTS_PER_REQUEST;
@@ -259,14 +266,21 @@ mod direct {
         Category, DeviceId, EventId, EventName, EventType, NewEvent, Payload, SessionId, UserId,
         parse_timestamp,
     };
-    use serde::Deserialize;
+    use serde::de::value::MapAccessDeserializer;
+    use serde::de::{MapAccess, Visitor};
+    use serde::{Deserialize, Deserializer};
     use serde_json::Value;
+    use std::fmt;
+    use std::marker::PhantomData;
     use uuid::Uuid;
 
+    /// Every field is known, so every value of the body is read by a typed reader: none is skipped
+    /// unchecked (serde skips an unknown field's value without checking its text or its depth).
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Batch<'a> {
         #[serde(borrow)]
-        events: Vec<Event<'a>>,
+        events: Vec<Object<Event<'a>>>,
     }
 
     /// An event object as the wire carries it. Strings are borrowed from the body: one with an escape
@@ -290,13 +304,43 @@ mod direct {
         device_id: Option<&'a str>,
     }
 
+    /// `T` read from a JSON object only. A struct serde derives also reads an array of its fields in
+    /// order, which the thorough pass refuses (`must be a JSON object`).
+    struct Object<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer
+                .deserialize_map(ObjectVisitor(PhantomData))
+                .map(Object)
+        }
+    }
+
+    struct ObjectVisitor<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
     /// The events, or `None` when anything is wrong (or merely unusual) and the thorough pass decides.
     pub(super) fn parse(bytes: &[u8]) -> Option<Vec<NewEvent>> {
-        let batch: Batch<'_> = serde_json::from_slice(bytes).ok()?;
+        let Object(batch) = serde_json::from_slice::<Object<Batch<'_>>>(bytes).ok()?;
         if batch.events.is_empty() || batch.events.len() > MAX_EVENTS_PER_REQUEST {
             return None;
         }
-        batch.events.into_iter().map(event).collect()
+        batch
+            .events
+            .into_iter()
+            .map(|Object(wire)| event(wire))
+            .collect()
     }
 
     fn event(wire: Event<'_>) -> Option<NewEvent> {
@@ -457,11 +501,15 @@ mod tests {
     fn an_unusual_but_valid_batch_is_left_to_the_thorough_pass_and_accepted_alike() {
         let escaped = json!({"session_id": "caf\u{e9} \"quoted\"", "category": "c", "name": "n",
                              "timestamp": "2021-01-01T00:00:00Z"});
-        let body = json!({"events": [with_id(escaped, 1)], "sent_by": "a newer SDK"});
+        let body = json!({"events": [with_id(escaped, 1)]});
         let (direct, answer) = both_passes(&body);
         assert!(direct.is_none(), "an escaped string cannot be borrowed");
         let events = answer.expect("accepted");
         assert_eq!(events[0].session_id.as_str(), "caf\u{e9} \"quoted\"");
+        let (direct, answer) =
+            both_passes(&json!({"events": [seed_pageview()], "sent_by": "an SDK"}));
+        assert!(direct.is_none(), "a field beside the events");
+        assert_eq!(answer.expect("accepted, as before").len(), 1);
         let repeated = br#"{"events": [{"session_id": "s", "category": "c", "name": "n",
             "timestamp": "2021-01-01T00:00:00Z", "name": "m"}]}"#;
         assert!(direct::parse(repeated).is_none(), "a repeated key");
@@ -488,5 +536,51 @@ mod tests {
             parse_batch_body(b"{\"events\": ["),
             Err(ApiError::MalformedJson(_))
         ));
+    }
+
+    #[test]
+    fn what_the_thorough_pass_refuses_the_direct_one_never_accepts() {
+        let event = r#"{"session_id": "s", "category": "c", "name": "n", "timestamp": "2021-01-01T00:00:00Z"}"#;
+        let fields = r#"["0190f0e0-0000-7000-8000-000000000001", "s", "c", "n", null, "2021-01-01T00:00:00Z"]"#;
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let refused: [(Vec<u8>, &str); 5] = [
+            (
+                format!("[[{event}]]").into_bytes(),
+                "a body that is an array",
+            ),
+            (
+                format!(r#"{{"events": [{fields}]}}"#).into_bytes(),
+                "an event that is an array",
+            ),
+            (
+                [
+                    br#"{"events": ["#,
+                    event.as_bytes(),
+                    br#"], "x": ""#,
+                    b"\xff",
+                    br#""}"#,
+                ]
+                .concat(),
+                "invalid UTF-8 beside the events",
+            ),
+            (
+                format!(r#"{{"events": [{event}], "x": "\ud800"}}"#).into_bytes(),
+                "a lone surrogate beside the events",
+            ),
+            (
+                format!(r#"{{"events": [{event}], "x": {deep}}}"#).into_bytes(),
+                "nesting past the parser's limit",
+            ),
+        ];
+        for (body, what) in refused {
+            assert!(direct::parse(&body).is_none(), "{what}");
+            assert!(
+                matches!(
+                    parse_batch_body(&body),
+                    Err(ApiError::Invalid(_) | ApiError::MalformedJson(_))
+                ),
+                "{what}"
+            );
+        }
     }
 }
