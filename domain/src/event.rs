@@ -251,12 +251,13 @@ mod tests {
         assert_eq!(event.data.fields()["minutes"], 31);
         assert_eq!(event.device_id, None);
         assert_eq!(
-            serde_json::to_value(&event).expect("serializes"),
-            json!({
-                "event_id": "0190f0e0-0000-7000-8000-000000000001", "session_id": "s-1",
-                "category": "fitness", "name": "workout", "data": {"minutes": 31},
-                "timestamp": "2026-11-30T10:00:00Z", "user_id": "u-1"
-            })
+            serde_json::to_string(&event).expect("serializes"),
+            concat!(
+                r#"{"event_id":"0190f0e0-0000-7000-8000-000000000001","session_id":"s-1","#,
+                r#""category":"fitness","name":"workout","data":{"minutes":31},"#,
+                r#""timestamp":"2026-11-30T10:00:00Z","user_id":"u-1"}"#
+            ),
+            "the fields in the order the flattened form wrote them"
         );
         let without_data = json!({
             "event_id": "0190f0e0-0000-7000-8000-000000000001", "session_id": "s-1",

@@ -34,7 +34,7 @@ pub const MIN_ROWS: usize = 50;
 /// Rows per piece of the `COPY` stream (~50 KB). The chunk is encoded a piece at a time as it is sent:
 /// held whole, the rows of 1,000 events were the worker's largest use of memory (heaptrack: 8.8 of 29.7 MB
 /// at the peak, BENCHMARKS.md).
-const ROWS_PER_PIECE: usize = 128;
+pub const ROWS_PER_PIECE: usize = 128;
 
 /// Room for one encoded row; a row past it only makes the buffer grow.
 const BYTES_PER_ROW: usize = 512;
@@ -50,19 +50,17 @@ pub(crate) async fn copy_events(
     chunk: &[EventRecord<'_>],
     stored_at: DateTime<Utc>,
 ) -> Result<Option<Vec<i64>>, StoreError> {
+    // A binary stream without a single piece would lack its header, which the server refuses.
+    if chunk.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
     let ids = take_ids(txn, chunk.len()).await?;
-    let last = chunk.len().div_ceil(ROWS_PER_PIECE).saturating_sub(1);
+    let places = places(chunk.len());
     let mut pieces = chunk
         .chunks(ROWS_PER_PIECE)
         .zip(ids.chunks(ROWS_PER_PIECE))
-        .enumerate()
-        .map(|(n, (records, ids))| {
-            let place = Place {
-                first: n == 0,
-                last: n == last,
-            };
-            copy_piece(batch, records, ids, stored_at, place)
-        });
+        .zip(places)
+        .map(|((records, ids), place)| copy_piece(batch, records, ids, stored_at, place));
     txn.execute_unprepared("SAVEPOINT copy_events").await?;
     match txn.copy_in(COPY_EVENTS, &mut pieces).await {
         Ok(_) => {
@@ -145,10 +143,19 @@ fn copy_piece(
 const COLUMNS: i16 = 15;
 
 /// Where a piece sits in the stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Place {
     first: bool,
     last: bool,
+}
+
+/// The place of each piece of a stream of `rows` rows, in order.
+fn places(rows: usize) -> impl Iterator<Item = Place> {
+    let pieces = rows.div_ceil(ROWS_PER_PIECE);
+    (0..pieces).map(move |n| Place {
+        first: n == 0,
+        last: n + 1 == pieces,
+    })
 }
 
 /// `COPY`'s binary format: a signature and two zero words, then per tuple its field count and each field
@@ -234,6 +241,22 @@ mod tests {
         let mut out = BinaryTuples::with_capacity(0);
         build(&mut out);
         out.into_bytes()
+    }
+
+    #[test]
+    fn only_the_first_piece_opens_the_stream_and_only_the_last_closes_it() {
+        let at = |first, last| Place { first, last };
+        assert_eq!(places(1).collect::<Vec<_>>(), [at(true, true)]);
+        assert_eq!(places(ROWS_PER_PIECE).collect::<Vec<_>>(), [at(true, true)]);
+        assert_eq!(
+            places(ROWS_PER_PIECE + 1).collect::<Vec<_>>(),
+            [at(true, false), at(false, true)]
+        );
+        assert_eq!(
+            places(2 * ROWS_PER_PIECE + 1).collect::<Vec<_>>(),
+            [at(true, false), at(false, false), at(false, true)]
+        );
+        assert_eq!(places(0).count(), 0);
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use dead_jobs::{
     DeadJob, DeadJobCursor, DeadJobFilter, DeadJobStatus, DeadJobSummary, ReplaySelection,
 };
 pub use error::StoreError;
-pub use event_copy::MIN_ROWS as COPY_MIN_ROWS;
+pub use event_copy::{MIN_ROWS as COPY_MIN_ROWS, ROWS_PER_PIECE as COPY_ROWS_PER_PIECE};
 pub use event_types::{EventTypeSchema, Published, RegistryRevision};
 pub use events::{EventCursor, EventRecord, IngestTxn, InsertOutcome, InsertedEvent, StoredBatch};
 pub use ingest_errors::{ErrorFilter, IngestErrorRecord, RejectReason, StoredIngestError};

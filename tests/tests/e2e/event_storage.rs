@@ -188,6 +188,93 @@ async fn each_stored_event_names_the_copy_stored_on_the_embedded_default() -> an
     each_stored_event_names_the_copy_stored(Backend::Embedded).await
 }
 
+/// A chunk that spans three pieces of the `COPY` stream (the binary format's header in the first, its
+/// trailer in the last) is stored whole, every value as sent: NULLs, text outside ASCII and the bytes the
+/// text format had to escape, the corrected time beside the client's, the schema version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_several_pieces_stores_every_value_as_sent_on_postgres() -> anyhow::Result<()> {
+    let (app, application) = api_only(Backend::PostgresRedis).await?;
+    let rows = 2 * eye_store::COPY_ROWS_PER_PIECE + 1;
+    let sent: Vec<NewEvent> = (0..rows)
+        .map(|i| {
+            let full = i % 2 == 0;
+            serde_json::from_value(json!({
+                "event_id": Uuid::now_v7(), "session_id": format!("séance {i} \\N"),
+                "category": "storage test", "name": "stored", "data": {"i": i, "note": "tab\there\nnewline"},
+                "timestamp": "2026-11-30T08:00:00.123456Z",
+                "sent_at": full.then_some("2026-11-30T08:00:05Z"),
+                "user_id": full.then_some("utilisateur-ü"), "device_id": full.then_some("d")
+            }))
+            .map_err(anyhow::Error::from)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let corrected: DateTime<Utc> = "2026-11-30T08:00:01Z".parse()?;
+    let records: Vec<EventRecord<'_>> = sent
+        .iter()
+        .enumerate()
+        .map(|(i, event)| EventRecord {
+            event,
+            timestamp: if i % 2 == 0 {
+                corrected
+            } else {
+                event.timestamp
+            },
+            client_timestamp: (i % 2 == 0).then_some(event.timestamp),
+            schema_version: (i % 3 == 0).then_some(2),
+        })
+        .collect();
+    let mut txn = app.store.begin_ingest().await?;
+    let batch = StoredBatch {
+        application_id: application,
+        received_at: Utc::now(),
+        events: &records,
+        refused: &[],
+    };
+    let outcome = txn.insert_batch(batch).await?;
+    txn.commit().await?;
+    assert_eq!(outcome.inserted.len(), rows);
+
+    let stored = app
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT event_id, session_id, user_id, device_id, data, \"timestamp\", sent_at, \
+             client_timestamp, schema_version FROM events ORDER BY id",
+        ))
+        .await?;
+    assert_eq!(stored.len(), rows);
+    for (row, (record, event)) in stored.iter().zip(records.iter().zip(&sent)) {
+        let id: Uuid = row.try_get("", "event_id")?;
+        assert_eq!(id, event.event_id.as_uuid(), "stored in order");
+        let session: String = row.try_get("", "session_id")?;
+        assert_eq!(session, event.session_id.as_str());
+        let user: Option<String> = row.try_get("", "user_id")?;
+        assert_eq!(user.as_deref(), event.user_id.as_ref().map(|u| u.as_str()));
+        let device: Option<String> = row.try_get("", "device_id")?;
+        assert_eq!(
+            device.as_deref(),
+            event.device_id.as_ref().map(|d| d.as_str())
+        );
+        let data: Value = row.try_get("", "data")?;
+        assert_eq!(data, event.data.to_value());
+        let at: DateTime<Utc> = row.try_get("", "timestamp")?;
+        assert_eq!(at, record.timestamp);
+        let sent_at: Option<DateTime<Utc>> = row.try_get("", "sent_at")?;
+        assert_eq!(sent_at, event.sent_at);
+        let client: Option<DateTime<Utc>> = row.try_get("", "client_timestamp")?;
+        assert_eq!(client, record.client_timestamp);
+        let version: Option<i32> = row.try_get("", "schema_version")?;
+        assert_eq!(
+            version,
+            record
+                .schema_version
+                .map(|v| i32::try_from(v).unwrap_or(i32::MAX))
+        );
+    }
+    app.stop().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_event_times_to_the_microsecond_and_the_cursor_says_so() -> anyhow::Result<()>
 {
