@@ -10,7 +10,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let direct = wire::parse_batch_directly(data);
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(data) else {
-        assert!(direct.is_none(), "the direct pass accepted a body that is not JSON");
+        assert!(
+            direct.is_none(),
+            "the direct pass accepted a body that is not JSON"
+        );
         return;
     };
     let thorough = wire::parse_batch(body.clone());
