@@ -27,17 +27,37 @@ async fn store_batch(
     events: &[NewEvent],
 ) -> anyhow::Result<InsertOutcome> {
     let records: Vec<EventRecord<'_>> = events.iter().map(EventRecord::unvalidated).collect();
+    store_records(store, application, &records).await
+}
+
+/// Stores validated events in one unit of work, as a job would.
+async fn store_records(
+    store: &Store,
+    application: ApplicationId,
+    records: &[EventRecord<'_>],
+) -> anyhow::Result<InsertOutcome> {
     let mut txn = store.begin_ingest().await?;
     let outcome = txn
         .insert_batch(StoredBatch {
             application_id: application,
             received_at: Utc::now(),
-            events: &records,
+            events: records,
             refused: &[],
         })
         .await?;
     txn.commit().await?;
     Ok(outcome)
+}
+
+/// Each stored event's id and the place of its stored copy in the batch, in batch order.
+fn stored_places(outcome: &InsertOutcome) -> Vec<(Uuid, usize)> {
+    let mut places: Vec<(Uuid, usize)> = outcome
+        .inserted
+        .iter()
+        .map(|e| (e.event_id.as_uuid(), e.record))
+        .collect();
+    places.sort_by_key(|(_, record)| *record);
+    places
 }
 
 /// The stored row id and timestamp of an event.
@@ -146,14 +166,12 @@ async fn each_stored_event_names_the_copy_stored(backend: Backend) -> anyhow::Re
     let at = "2026-11-30T08:00:00Z";
     let ids: Vec<Uuid> = (0..COPIED).map(|_| Uuid::now_v7()).collect();
     let copied = store_batch(&app.store, application, &events(&ids, "s1", at)?).await?;
-    let mut places: Vec<(Uuid, usize)> = copied
-        .inserted
-        .iter()
-        .map(|e| (e.event_id.as_uuid(), e.record))
-        .collect();
-    places.sort_by_key(|(_, record)| *record);
     let expected: Vec<(Uuid, usize)> = ids.iter().copied().zip(0..).collect();
-    assert_eq!(places, expected, "a chunk without repeated ids");
+    assert_eq!(
+        stored_places(&copied),
+        expected,
+        "a chunk without repeated ids"
+    );
 
     let (repeated, other) = (Uuid::now_v7(), Uuid::now_v7());
     let batch = [
@@ -162,13 +180,11 @@ async fn each_stored_event_names_the_copy_stored(backend: Backend) -> anyhow::Re
         event(repeated, "s3", "2026-11-30T09:00:00Z")?,
     ];
     let outcome = store_batch(&app.store, application, &batch).await?;
-    let mut places: Vec<(Uuid, usize)> = outcome
-        .inserted
-        .iter()
-        .map(|e| (e.event_id.as_uuid(), e.record))
-        .collect();
-    places.sort_by_key(|(_, record)| *record);
-    assert_eq!(places, [(repeated, 0), (other, 1)], "the first copy");
+    assert_eq!(
+        stored_places(&outcome),
+        [(repeated, 0), (other, 1)],
+        "the first copy"
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM events WHERE session_id = 's3'")
             .await?,
@@ -223,15 +239,7 @@ async fn a_copy_of_several_pieces_stores_every_value_as_sent_on_postgres() -> an
             schema_version: (i % 3 == 0).then_some(2),
         })
         .collect();
-    let mut txn = app.store.begin_ingest().await?;
-    let batch = StoredBatch {
-        application_id: application,
-        received_at: Utc::now(),
-        events: &records,
-        refused: &[],
-    };
-    let outcome = txn.insert_batch(batch).await?;
-    txn.commit().await?;
+    let outcome = store_records(&app.store, application, &records).await?;
     assert_eq!(outcome.inserted.len(), rows);
 
     let stored = app
@@ -266,10 +274,8 @@ async fn a_copy_of_several_pieces_stores_every_value_as_sent_on_postgres() -> an
         assert_eq!(client, record.client_timestamp);
         let version: Option<i32> = row.try_get("", "schema_version")?;
         assert_eq!(
-            version,
-            record
-                .schema_version
-                .map(|v| i32::try_from(v).unwrap_or(i32::MAX))
+            version.map(u32::try_from).transpose()?,
+            record.schema_version
         );
     }
     app.stop().await
