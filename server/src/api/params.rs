@@ -20,11 +20,12 @@ pub const TEXT_PATTERN: &str =
     r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 /// The timestamps events carry: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.fffffffff]` taken as UTC (the seeds'
-/// form). Only real calendar dates (leap days included), so every string it matches is accepted.
+/// form), written with a year from 1000 on. Only real calendar dates (leap days included), so every string
+/// it matches is accepted.
 pub const TIMESTAMP_PATTERN: &str = concat!(
-    "^(?:[0-9]{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)",
+    "^(?:[1-9][0-9]{3}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)",
     "|(?:0[13578]|1[02])-31)",
-    "|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)",
+    "|(?:[1-9][0-9](?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26])00)-02-29)",
     "(?:[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])",
     "| (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,9})?)$"
 );
@@ -360,6 +361,8 @@ mod tests {
             "2024-02-29T00:00:00z",
             "2000-02-29 23:59:59",
             "2021-12-31t23:59:59.123456789-23:59",
+            "1000-01-01T00:30:00+01:00",
+            "1600-02-29 00:00:00",
         ];
         for input in accepted {
             assert!(pattern.is_match(input), "pattern refuses {input}");
@@ -375,6 +378,9 @@ mod tests {
             "2021-01-01T09:15:27",
             "2021-01-01T24:00:00Z",
             "1614529372",
+            "0999-12-31T23:59:59Z",
+            "0000-02-29 00:00:00",
+            "0400-02-29T00:00:00Z",
         ];
         for input in refused {
             assert!(!pattern.is_match(input), "pattern accepts {input}");
