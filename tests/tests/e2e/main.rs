@@ -13,6 +13,7 @@ mod event_counts;
 mod event_storage;
 mod exactly_once;
 mod ingest;
+mod isolation;
 mod lifecycle_bench;
 mod lifecycle_erasure;
 mod lifecycle_export;

@@ -31,10 +31,13 @@ pub enum Backend {
     Embedded,
 }
 
-/// Resources a test owns, removed when it ends.
+/// Resources a test owns, removed when it ends: by [`Isolation::cleanup`], or, when a test fails before
+/// calling it, when the isolation is dropped.
 pub struct Isolation {
     pub config: Config,
     pg_database: Option<String>,
+    /// Whether the queue's Redis keys are still to be deleted.
+    redis_keys: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -68,9 +71,11 @@ impl Isolation {
                 None
             }
         };
+        let redis_keys = config.redis_url.is_some();
         Ok(Self {
             config,
             pg_database,
+            redis_keys,
             _dir: dir,
         })
     }
@@ -81,18 +86,52 @@ impl Isolation {
     }
 
     /// Drops the test database and the queue's Redis keys.
-    pub async fn cleanup(self) -> anyhow::Result<()> {
-        if let Some(name) = &self.pg_database {
-            let admin = Database::connect(postgres_url()).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await?;
-        }
-        if self.config.redis_url.is_some() {
-            delete_redis_keys(&format!("{}*", self.config.queue_name)).await?;
-        }
-        Ok(())
+    pub async fn cleanup(mut self) -> anyhow::Result<()> {
+        let (database, keys) = self.owned();
+        remove(database, keys).await
     }
+
+    /// What is still to be removed (taken, so it is removed once).
+    fn owned(&mut self) -> (Option<String>, Option<String>) {
+        let keys =
+            std::mem::take(&mut self.redis_keys).then(|| format!("{}*", self.config.queue_name));
+        (self.pg_database.take(), keys)
+    }
+}
+
+impl Drop for Isolation {
+    /// A test that failed (panicked) before its cleanup: its database and keys are removed here, on a
+    /// thread of its own, because the test's runtime may be the one unwinding.
+    fn drop(&mut self) {
+        let (database, keys) = self.owned();
+        if database.is_none() && keys.is_none() {
+            return;
+        }
+        let removed = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(remove(database, keys)))
+        })
+        .join();
+        if let Ok(Err(err)) = removed {
+            eprintln!("could not remove the test's database or Redis keys: {err:#}");
+        }
+    }
+}
+
+async fn remove(database: Option<String>, keys: Option<String>) -> anyhow::Result<()> {
+    if let Some(name) = database {
+        let admin = Database::connect(postgres_url()).await?;
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await?;
+    }
+    if let Some(pattern) = keys {
+        delete_redis_keys(&pattern).await?;
+    }
+    Ok(())
 }
 
 /// The URL of the test database `name` on the test server.
