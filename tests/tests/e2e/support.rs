@@ -107,19 +107,33 @@ impl Drop for Isolation {
         if database.is_none() && keys.is_none() {
             return;
         }
-        let removed = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|runtime| runtime.block_on(remove(database, keys)))
-        })
-        .join();
-        if let Ok(Err(err)) = removed {
+        let removal = std::thread::Builder::new()
+            .name("test-cleanup".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                // A stalled server must not turn a failed test into a hung one.
+                runtime.block_on(async {
+                    tokio::time::timeout(CLEANUP_TIMEOUT, remove(database, keys))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("no answer within {CLEANUP_TIMEOUT:?}"))?
+                })
+            });
+        let outcome = match removal {
+            Ok(thread) => thread
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the cleanup panicked"))),
+            Err(err) => Err(err.into()),
+        };
+        if let Err(err) = outcome {
             eprintln!("could not remove the test's database or Redis keys: {err:#}");
         }
     }
 }
+
+/// How long a failed test's cleanup may take.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn remove(database: Option<String>, keys: Option<String>) -> anyhow::Result<()> {
     if let Some(name) = database {
