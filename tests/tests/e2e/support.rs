@@ -132,6 +132,9 @@ impl Drop for Isolation {
     }
 }
 
+/// How long a count may stand still before [`TestApp::wait_for_count`] calls the pipeline stuck.
+const STALL: Duration = Duration::from_secs(120);
+
 /// How long a failed test's cleanup may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -291,20 +294,25 @@ impl TestApp {
             .unwrap_or(0))
     }
 
-    /// Waits until `sql` counts `expected` (the pipeline is asynchronous); fails after a generous bound.
+    /// Waits until `sql` counts `expected` (the pipeline is asynchronous). It fails once the count has
+    /// stood still for a generous while, not after a fixed total: a slow machine running the suite in
+    /// parallel still makes progress (a backlog of 20,000 jobs took over two minutes on one), a stuck
+    /// pipeline does not.
     pub async fn wait_for_count(&self, sql: &str, expected: i64) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
-            let now = self.count(sql).await?;
-            if now == expected {
-                return Ok(());
-            }
+        let mut last = self.count(sql).await?;
+        let mut last_change = Instant::now();
+        while last != expected {
             anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(120),
-                "{sql}: {now} != {expected}"
+                last_change.elapsed() < STALL,
+                "{sql}: {last} != {expected}, unchanged for {STALL:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.count(sql).await?;
+            if now != last {
+                (last, last_change) = (now, Instant::now());
+            }
         }
+        Ok(())
     }
 
     /// A counter from `/metrics`.
