@@ -100,8 +100,8 @@ impl Isolation {
 }
 
 impl Drop for Isolation {
-    /// A test that failed (panicked) before its cleanup: its database and keys are removed here, on a
-    /// thread of its own, because the test's runtime may be the one unwinding.
+    /// A test that failed (a panic, or an error returned early) before its cleanup: its database and keys
+    /// are removed here, on a thread of its own, because the test's runtime may be the one unwinding.
     fn drop(&mut self) {
         let (database, keys) = self.owned();
         if database.is_none() && keys.is_none() {
