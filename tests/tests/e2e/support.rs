@@ -132,8 +132,37 @@ impl Drop for Isolation {
     }
 }
 
-/// How long a count may stand still before [`TestApp::wait_for_count`] calls the pipeline stuck.
+/// How long what a test waits for may stand still before [`wait_while_progressing`] calls it stuck.
 const STALL: Duration = Duration::from_secs(120);
+
+/// Reads `what` until `done` holds. It fails once the value has stood still for [`STALL`], not after a
+/// fixed total: a slow machine running the suite in parallel still makes progress (a backlog of 20,000
+/// jobs took over two minutes on one), a stuck pipeline does not.
+async fn wait_while_progressing<T, Read, Reading>(
+    what: &str,
+    mut read: Read,
+    done: impl Fn(&T) -> bool,
+) -> anyhow::Result<()>
+where
+    T: PartialEq + std::fmt::Debug,
+    Read: FnMut() -> Reading,
+    Reading: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut last = read().await?;
+    let mut last_change = Instant::now();
+    while !done(&last) {
+        anyhow::ensure!(
+            last_change.elapsed() < STALL,
+            "{what}: still {last:?}, unchanged for {STALL:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = read().await?;
+        if now != last {
+            (last, last_change) = (now, Instant::now());
+        }
+    }
+    Ok(())
+}
 
 /// How long a failed test's cleanup may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -294,25 +323,9 @@ impl TestApp {
             .unwrap_or(0))
     }
 
-    /// Waits until `sql` counts `expected` (the pipeline is asynchronous). It fails once the count has
-    /// stood still for a generous while, not after a fixed total: a slow machine running the suite in
-    /// parallel still makes progress (a backlog of 20,000 jobs took over two minutes on one), a stuck
-    /// pipeline does not.
+    /// Waits until `sql` counts `expected` (the pipeline is asynchronous).
     pub async fn wait_for_count(&self, sql: &str, expected: i64) -> anyhow::Result<()> {
-        let mut last = self.count(sql).await?;
-        let mut last_change = Instant::now();
-        while last != expected {
-            anyhow::ensure!(
-                last_change.elapsed() < STALL,
-                "{sql}: {last} != {expected}, unchanged for {STALL:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let now = self.count(sql).await?;
-            if now != last {
-                (last, last_change) = (now, Instant::now());
-            }
-        }
-        Ok(())
+        wait_while_progressing(sql, || self.count(sql), |now| *now == expected).await
     }
 
     /// A counter from `/metrics`.
@@ -336,19 +349,12 @@ impl TestApp {
 
     /// Waits until the workers have handled `expected` events (stored or skipped as duplicates).
     pub async fn wait_for_processed_events(&self, expected: u64) -> anyhow::Result<()> {
-        let started = Instant::now();
-        loop {
+        let processed = || async {
             let stored = self.metric("eye_events_stored_total").await?;
             let duplicates = self.metric("eye_events_duplicate_total").await?;
-            if (stored + duplicates) as u64 >= expected {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                started.elapsed() < Duration::from_secs(120),
-                "processed {stored}+{duplicates}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            Ok((stored + duplicates) as u64)
+        };
+        wait_while_progressing("processed events", processed, |n| *n >= expected).await
     }
 
     /// Stops the service (gracefully, like a deploy), waits `pause`, and starts it again on the
