@@ -14,7 +14,8 @@ use crate::api::rules::wire::count_rule_example;
 use crate::api::wire::{Accepted, AcceptedOne, EventIn, EventsIn};
 use chrono::{DateTime, TimeZone, Utc};
 use poem::http::StatusCode;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Any, Example};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -51,6 +52,11 @@ fn seed_event(name: &str, category: &str, data: Value) -> EventIn {
 
 fn pageview_data() -> Value {
     json!({"host": "www.consumeraffairs.com", "path": "/"})
+}
+
+/// A payload as stored events carry it (writing a `Value` cannot fail).
+fn raw(data: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(data).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 impl Example for EventIn {
@@ -98,7 +104,7 @@ impl Example for EventPage {
             session_id: SESSION.to_owned(),
             category: "page interaction".to_owned(),
             name: "pageview".to_owned(),
-            data: pageview_data(),
+            data: Any(raw(&pageview_data())),
             timestamp: at(27, 243_860),
             received_at: at(28, 1_200),
             user_id: None,

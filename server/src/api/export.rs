@@ -16,7 +16,6 @@ use futures::{Stream, StreamExt, stream};
 use poem::Body;
 use poem::web::Data;
 use poem_openapi::payload::Binary;
-use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, OpenApi};
 
 /// The export endpoint.
@@ -105,7 +104,7 @@ fn ndjson_pages(
             })?;
             let mut chunk = Vec::new();
             for event in page.items {
-                chunk.extend_from_slice(EventOut::from(event).to_json_string().as_bytes());
+                serde_json::to_writer(&mut chunk, &EventOut::from(event))?;
                 chunk.push(b'\n');
             }
             let next = page.next.map(|cursor| EventFilter {

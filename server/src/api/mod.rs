@@ -13,6 +13,7 @@ mod examples;
 pub mod export;
 pub mod health;
 pub mod ingest;
+pub mod json_out;
 pub mod legacy;
 mod lifecycle_tags;
 pub mod merge;

@@ -1,6 +1,7 @@
 //! Analysts' queries (read key or admin token): events, sessions and counts over time.
 
 use crate::api::event_order::OrderWords;
+use crate::api::json_out::SerdeJson;
 use crate::api::params::{self, Cursor, Id, Instant, Limit, OneOf, Required};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::{EventQuery, GroupByWords, IntervalWords, SessionQuery, StatsQuery};
@@ -11,7 +12,6 @@ use eye_store::ReadScope;
 use eye_store::queries::EventFilter;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{OpenApi, Tags};
 
 #[derive(Tags)]
@@ -147,7 +147,7 @@ impl QueryApi {
         };
         let filter = query.into_filter(&auth.0)?;
         let page = state.store().query_sessions(&filter).await;
-        Ok(SessionsFound::Page(Json(
+        Ok(SessionsFound::Page(SerdeJson(
             page.map_err(ApiError::internal)?.into(),
         )))
     }
@@ -189,7 +189,7 @@ impl QueryApi {
         };
         let filter = query.into_filter(&auth.0)?;
         let buckets = state.store().event_counts(&filter).await;
-        Ok(StatsFound::Buckets(Json(
+        Ok(StatsFound::Buckets(SerdeJson(
             buckets.map_err(ApiError::internal)?.into(),
         )))
     }
@@ -197,7 +197,7 @@ impl QueryApi {
 
 async fn events_page(state: &AppState, filter: &EventFilter) -> Result<EventsFound, ApiError> {
     let page = state.store().query_events(filter).await;
-    Ok(EventsFound::Page(Json(
+    Ok(EventsFound::Page(SerdeJson(
         page.map_err(ApiError::internal)?.into(),
     )))
 }

@@ -1,14 +1,16 @@
 //! Wire types of the query API: what analysts read.
 
+use crate::api::json_out::{SerdeJson, rfc3339};
 use chrono::{DateTime, Utc};
 use eye_store::queries::{Bucket, EventCursor, Page, SessionCursor, SessionSummary, StoredEvent};
-use poem_openapi::payload::Json;
+use poem_openapi::types::Any;
 use poem_openapi::{ApiResponse, Object};
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// A stored event.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct EventOut {
     /// Its id.
     pub event_id: Uuid,
@@ -21,10 +23,13 @@ pub struct EventOut {
     /// Its name.
     pub name: String,
     /// Its payload (a JSON object).
-    pub data: Value,
+    // As the database's JSON text: passed on, never parsed.
+    pub data: Any<Box<RawValue>>,
     /// When it occurred (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub timestamp: DateTime<Utc>,
     /// When The Eye accepted it.
+    #[serde(serialize_with = "rfc3339")]
     pub received_at: DateTime<Utc>,
     /// The application's user, if sent.
     #[oai(nullable)]
@@ -35,7 +40,7 @@ pub struct EventOut {
 }
 
 /// One page of events, in the order they occurred.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(example)]
 pub struct EventPage {
     /// The events.
@@ -46,22 +51,24 @@ pub struct EventPage {
 }
 
 /// A session's summary.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct SessionOut {
     /// The application it belongs to.
     pub application_id: Uuid,
     /// Its id, as the application names it.
     pub session_id: String,
     /// Its earliest event's timestamp.
+    #[serde(serialize_with = "rfc3339")]
     pub first_seen: DateTime<Utc>,
     /// Its latest event's timestamp.
+    #[serde(serialize_with = "rfc3339")]
     pub last_seen: DateTime<Utc>,
     /// How many events it has.
     pub event_count: i64,
 }
 
 /// One page of sessions, in key order (`application_id`, `session_id`).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(example)]
 pub struct SessionPage {
     /// The sessions.
@@ -72,9 +79,10 @@ pub struct SessionPage {
 }
 
 /// The number of events of one group in one time bucket.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 pub struct BucketOut {
     /// The bucket's start (UTC).
+    #[serde(serialize_with = "rfc3339")]
     pub start: DateTime<Utc>,
     /// The group: a category, a name, or an application id.
     pub group: String,
@@ -83,7 +91,7 @@ pub struct BucketOut {
 }
 
 /// Counts per time bucket and group; buckets without events are left out.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(example)]
 pub struct EventStats {
     /// Ordered by start, then group.
@@ -95,7 +103,7 @@ pub struct EventStats {
 pub enum EventsFound {
     /// One page of events, in the order they occurred.
     #[oai(status = 200)]
-    Page(Json<EventPage>),
+    Page(SerdeJson<EventPage>),
 }
 
 /// The answer of the session query.
@@ -103,7 +111,7 @@ pub enum EventsFound {
 pub enum SessionsFound {
     /// One page of sessions, ordered by when they started.
     #[oai(status = 200)]
-    Page(Json<SessionPage>),
+    Page(SerdeJson<SessionPage>),
 }
 
 /// The answer of the stats query.
@@ -111,7 +119,7 @@ pub enum SessionsFound {
 pub enum StatsFound {
     /// Counts per time bucket and group.
     #[oai(status = 200)]
-    Buckets(Json<EventStats>),
+    Buckets(SerdeJson<EventStats>),
 }
 
 impl From<StoredEvent> for EventOut {
@@ -122,7 +130,7 @@ impl From<StoredEvent> for EventOut {
             session_id: event.session_id,
             category: event.category,
             name: event.name,
-            data: event.data,
+            data: Any(event.data),
             timestamp: event.timestamp,
             received_at: event.received_at,
             user_id: event.user_id,
@@ -172,5 +180,41 @@ impl From<Vec<Bucket>> for EventStats {
             })
             .collect();
         Self { buckets }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use poem_openapi::types::{Example, ToJSON};
+
+    /// The bytes [`SerdeJson`] writes are the JSON the schema documents (poem-openapi's own writing).
+    fn written_as_documented<T: ToJSON + Serialize>(answer: &T) {
+        let written = serde_json::to_value(answer).expect("serializes");
+        assert_eq!(Some(written), answer.to_json());
+    }
+
+    #[test]
+    fn every_answer_is_written_as_its_schema_documents_it() {
+        let mut page = EventPage::example();
+        let event = page.events[0].clone();
+        page.events.push(EventOut {
+            user_id: Some("user-7".to_owned()),
+            device_id: Some("device \"quoted\" ✓".to_owned()),
+            data: Any(RawValue::from_string(
+                r#"{"n": 1.5, "nested": {"a": [1, null]}}"#.to_owned(),
+            )
+            .expect("JSON")),
+            timestamp: Utc
+                .with_ymd_and_hms(2026, 1, 5, 8, 0, 15)
+                .single()
+                .expect("a time"),
+            ..event
+        });
+        page.next_cursor = Some("abc".to_owned());
+        written_as_documented(&page);
+        written_as_documented(&SessionPage::example());
+        written_as_documented(&EventStats::example());
     }
 }

@@ -1,0 +1,52 @@
+//! JSON answers written by serde straight from the wire types.
+//!
+//! poem-openapi's `Json<T>` first builds a `serde_json::Value` tree of the whole answer (every key and
+//! string allocated once more), writes it out and frees it. For a page of 100 events that was half of the
+//! api's time per request. [`SerdeJson`] keeps `T`'s documented schema and writes `T` directly; the types
+//! sent through it derive both `Object` (the schema) and `Serialize` (the bytes), and a unit test checks
+//! that the two agree.
+
+use crate::api::problem::ApiError;
+use chrono::{DateTime, Utc};
+use poem::http::header;
+use poem::{IntoResponse, Response};
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use serde::{Serialize, Serializer};
+
+/// A `200 OK` JSON body, documented as `T` and written with `T`'s `Serialize`.
+#[derive(Debug, Clone)]
+pub struct SerdeJson<T>(pub T);
+
+/// The media type poem-openapi's `Json` declares.
+const JSON: &str = "application/json; charset=utf-8";
+
+impl<T: Type> Payload for SerdeJson<T> {
+    const CONTENT_TYPE: &'static str = JSON;
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: Serialize + Send> IntoResponse for SerdeJson<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_vec(&self.0) {
+            Ok(body) => Response::builder()
+                .header(header::CONTENT_TYPE, JSON)
+                .body(body),
+            Err(err) => ApiError::internal(err).into_response(),
+        }
+    }
+}
+
+/// A time as poem-openapi writes it (`to_rfc3339`: `+00:00`, fractions only when present), so both
+/// ways of writing an answer give the same text.
+pub fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&time.to_rfc3339())
+}
