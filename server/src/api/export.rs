@@ -104,7 +104,10 @@ fn ndjson_pages(
             })?;
             let mut chunk = Vec::new();
             for event in page.items {
-                serde_json::to_writer(&mut chunk, &EventOut::from(event))?;
+                serde_json::to_writer(&mut chunk, &EventOut::from(event)).map_err(|err| {
+                    tracing::error!(error = %err, "export failed midway; ending the response");
+                    std::io::Error::other(err)
+                })?;
                 chunk.push(b'\n');
             }
             let next = page.next.map(|cursor| EventFilter {

@@ -1,10 +1,10 @@
 //! JSON answers written by serde straight from the wire types.
 //!
 //! poem-openapi's `Json<T>` first builds a `serde_json::Value` tree of the whole answer (every key and
-//! string allocated once more), writes it out and frees it. For a page of 100 events that was half of the
-//! api's time per request. [`SerdeJson`] keeps `T`'s documented schema and writes `T` directly; the types
-//! sent through it derive both `Object` (the schema) and `Serialize` (the bytes), and a unit test checks
-//! that the two agree.
+//! string allocated once more), writes it out and frees it: for a page of 100 events, 30 % of the api's
+//! CPU samples. [`SerdeJson`] keeps `T`'s documented schema and writes `T` directly; the types sent
+//! through it derive both `Object` (the schema) and `Serialize` (the JSON), and a unit test checks that
+//! the two agree.
 
 use crate::api::problem::ApiError;
 use chrono::{DateTime, Utc};
@@ -14,10 +14,26 @@ use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde::{Serialize, Serializer};
+use std::marker::PhantomData;
 
-/// A `200 OK` JSON body, documented as `T` and written with `T`'s `Serialize`.
+/// A `200 OK` JSON body, documented as `T` and already written with `T`'s `Serialize`.
 #[derive(Debug, Clone)]
-pub struct SerdeJson<T>(pub T);
+pub struct SerdeJson<T> {
+    body: Vec<u8>,
+    schema: PhantomData<fn() -> T>,
+}
+
+impl<T: Serialize> SerdeJson<T> {
+    /// Writes the answer now, so that a failure is the handler's 500 problem: once a response is built,
+    /// poem-openapi sets the documented status (200) on it.
+    pub fn new(answer: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(answer).map_err(ApiError::internal)?;
+        Ok(Self {
+            body,
+            schema: PhantomData,
+        })
+    }
+}
 
 /// The media type poem-openapi's `Json` declares.
 const JSON: &str = "application/json; charset=utf-8";
@@ -34,14 +50,11 @@ impl<T: Type> Payload for SerdeJson<T> {
     }
 }
 
-impl<T: Serialize + Send> IntoResponse for SerdeJson<T> {
+impl<T> IntoResponse for SerdeJson<T> {
     fn into_response(self) -> Response {
-        match serde_json::to_vec(&self.0) {
-            Ok(body) => Response::builder()
-                .header(header::CONTENT_TYPE, JSON)
-                .body(body),
-            Err(err) => ApiError::internal(err).into_response(),
-        }
+        Response::builder()
+            .header(header::CONTENT_TYPE, JSON)
+            .body(self.body)
     }
 }
 

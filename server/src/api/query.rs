@@ -5,7 +5,9 @@ use crate::api::json_out::SerdeJson;
 use crate::api::params::{self, Cursor, Id, Instant, Limit, OneOf, Required};
 use crate::api::problem::{ApiError, FieldError};
 use crate::api::query_params::{EventQuery, GroupByWords, IntervalWords, SessionQuery, StatsQuery};
-use crate::api::query_wire::{EventsFound, SessionsFound, StatsFound};
+use crate::api::query_wire::{
+    EventPage, EventStats, EventsFound, SessionPage, SessionsFound, StatsFound,
+};
 use crate::api::read_auth::ReadAccess;
 use crate::state::AppState;
 use eye_store::ReadScope;
@@ -147,9 +149,8 @@ impl QueryApi {
         };
         let filter = query.into_filter(&auth.0)?;
         let page = state.store().query_sessions(&filter).await;
-        Ok(SessionsFound::Page(SerdeJson(
-            page.map_err(ApiError::internal)?.into(),
-        )))
+        let page = SessionPage::from(page.map_err(ApiError::internal)?);
+        Ok(SessionsFound::Page(SerdeJson::new(&page)?))
     }
 
     /// Count events over time
@@ -189,17 +190,15 @@ impl QueryApi {
         };
         let filter = query.into_filter(&auth.0)?;
         let buckets = state.store().event_counts(&filter).await;
-        Ok(StatsFound::Buckets(SerdeJson(
-            buckets.map_err(ApiError::internal)?.into(),
-        )))
+        let stats = EventStats::from(buckets.map_err(ApiError::internal)?);
+        Ok(StatsFound::Buckets(SerdeJson::new(&stats)?))
     }
 }
 
 async fn events_page(state: &AppState, filter: &EventFilter) -> Result<EventsFound, ApiError> {
     let page = state.store().query_events(filter).await;
-    Ok(EventsFound::Page(SerdeJson(
-        page.map_err(ApiError::internal)?.into(),
-    )))
+    let page = EventPage::from(page.map_err(ApiError::internal)?);
+    Ok(EventsFound::Page(SerdeJson::new(&page)?))
 }
 
 /// The one readable application that has this session: 404 if none, 400 if the id is ambiguous.

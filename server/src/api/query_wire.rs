@@ -189,7 +189,8 @@ mod tests {
     use chrono::TimeZone;
     use poem_openapi::types::{Example, ToJSON};
 
-    /// The bytes [`SerdeJson`] writes are the JSON the schema documents (poem-openapi's own writing).
+    /// What [`SerdeJson`] writes is the JSON the schema documents (poem-openapi's own writing), compared
+    /// as values: a payload's text is passed on as stored, whitespace and key order included.
     fn written_as_documented<T: ToJSON + Serialize>(answer: &T) {
         let written = serde_json::to_value(answer).expect("serializes");
         assert_eq!(Some(written), answer.to_json());
