@@ -63,3 +63,36 @@ impl<T> IntoResponse for SerdeJson<T> {
 pub fn rfc3339<S: Serializer>(time: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_str(&time.to_rfc3339())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value serde cannot write (as a map key that is not a string would be).
+    struct Unwritable;
+
+    impl Serialize for Unwritable {
+        fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("cannot be written"))
+        }
+    }
+
+    #[test]
+    fn an_answer_that_cannot_be_written_is_the_handlers_internal_error() {
+        let written = SerdeJson::new(&Unwritable);
+        assert!(matches!(written, Err(ApiError::Internal(_))));
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_sent_as_written_with_the_json_media_type() {
+        let answer = SerdeJson::new(&serde_json::json!({"n": 1})).expect("written");
+        let response = answer.into_response();
+        let media_type = response.headers().get(header::CONTENT_TYPE).cloned();
+        assert_eq!(
+            media_type.as_ref().map(|v| v.as_bytes()),
+            Some(JSON.as_bytes())
+        );
+        let body = response.into_body().into_vec().await.expect("a body");
+        assert_eq!(body, br#"{"n":1}"#);
+    }
+}
